@@ -1,0 +1,7 @@
+"""``python -m videolisa``: see :mod:`videolisa.cli`."""
+
+import sys
+
+from videolisa.cli import main
+
+sys.exit(main())
