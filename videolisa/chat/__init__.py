@@ -1,0 +1,1 @@
+"""Chat prompts: templates, history and its limits. Knows nothing of Gradio or tensors."""
