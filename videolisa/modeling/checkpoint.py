@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -145,16 +146,23 @@ def build_empty_model(
         return VideoLISAModel(config, vision_config, attn_implementation)
 
 
+@dataclass
+class LoadedCheckpoint:
+    model: VideoLISAModel  # in eval mode, on the CPU
+    tokenizer: VideoLISATokenizer
+    folder: Path  # the checkpoint folder
+    vision_tower_folder: Path  # the CLIP folder (its image processor config is there)
+
+
 def load_model(
     name_or_path: str | Path,
     vision_tower: str | None = None,
     dtype: torch.dtype = torch.float32,
     attn_implementation: str = "sdpa",
-) -> tuple[VideoLISAModel, VideoLISATokenizer, Path]:
+) -> LoadedCheckpoint:
     """Load a VideoLISA checkpoint onto the CPU in ``dtype``.
 
-    Returns the model (eval mode), its tokenizer and the checkpoint folder. Raises
-    :class:`CheckpointError` naming any key that is missing or unexpected.
+    Raises :class:`CheckpointError` naming any key that is missing or unexpected.
     """
     folder = resolve_folder(name_or_path)
     config = VideoLISAConfig.from_checkpoint(read_config(folder), read_shapes(folder))
@@ -176,7 +184,7 @@ def load_model(
     model = build_empty_model(config, tower.config, attn_implementation)
     model.vision_tower = tower
     _load_weights(model, folder, dtype)
-    return model.eval(), tokenizer, folder
+    return LoadedCheckpoint(model.eval(), tokenizer, folder, tower_folder)
 
 
 def _load_weights(model: VideoLISAModel, folder: Path, dtype: torch.dtype) -> None:

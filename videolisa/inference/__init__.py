@@ -1,0 +1,1 @@
+"""Running a loaded model: encode a video once, answer questions, decode masks."""
