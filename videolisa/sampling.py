@@ -7,6 +7,7 @@ the golden README), which is rejected here with a message instead of crashing la
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,8 +21,12 @@ def uniform_indices(total: int, count: int) -> list[int]:
     Bin edges are ``linspace(0, total, count + 1)`` cast to int; the index of the bin
     ``[start, end)`` is ``(start + end - 1) // 2``.
     """
-    edges = np.linspace(0, total, count + 1).astype(int)
-    return [int((start + end - 1) // 2) for start, end in zip(edges[:-1], edges[1:], strict=True)]
+    return _bin_midpoints(np.linspace(0, total, count + 1).astype(int))
+
+
+def _bin_midpoints(edges: np.ndarray) -> list[int]:
+    """``(start + end - 1) // 2`` for each bin ``[start, end)`` between consecutive edges."""
+    return [int((start + end - 1) // 2) for start, end in itertools.pairwise(edges)]
 
 
 def sparse_indices(total_frames: int, num_sparse: int) -> list[int]:
@@ -37,8 +42,7 @@ def sparse_indices(total_frames: int, num_sparse: int) -> list[int]:
 
 
 def _published_dense_positions(num_sparse: int, num_dense: int) -> list[int]:
-    edges = np.linspace(0, num_sparse - 1, num_dense + 1).astype(int)
-    return [int((start + end - 1) // 2) for start, end in zip(edges[:-1], edges[1:], strict=True)]
+    return _bin_midpoints(np.linspace(0, num_sparse - 1, num_dense + 1).astype(int))
 
 
 def _is_valid(positions: list[int]) -> bool:

@@ -1,9 +1,9 @@
 """The public inference API: load a checkpoint, encode a video once, answer, decode tracks.
 
-    pipeline = VideoLISAPipeline.from_pretrained("ZechenBai/VideoLISA-3.8B")
-    encoded = pipeline.encode(frames, num_sparse=32, num_dense=4)
-    answer = pipeline.answer(encoded, [], "Where is the cat?", settings=GenerationSettings())
-    masks = pipeline.track_masks(encoded, answer.track_embeddings)   # (K, T, H, W) bool
+pipeline = VideoLISAPipeline.from_pretrained("ZechenBai/VideoLISA-3.8B")
+encoded = pipeline.encode(frames, num_sparse=32, num_dense=4)
+answer = pipeline.answer(encoded, [], "Where is the cat?", settings=GenerationSettings())
+masks = pipeline.track_masks(encoded, answer.track_embeddings)   # (K, T, H, W) bool
 """
 
 from __future__ import annotations

@@ -56,7 +56,8 @@ class VideoLISAConfig:
             )
         if self.out_dim != self.sam.prompt_embed_dim:
             raise CheckpointError(
-                f"out_dim {self.out_dim} differs from SAM's prompt size {self.sam.prompt_embed_dim}.",
+                f"out_dim {self.out_dim} differs from SAM's prompt size "
+                f"{self.sam.prompt_embed_dim}.",
                 "The checkpoint is inconsistent; re-export it.",
             )
 

@@ -7,7 +7,12 @@ import torch
 from videolisa.errors import ConfigError
 
 DEVICES = ("auto", "cuda", "mps", "cpu")
-DTYPES = {"auto": None, "bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
+DTYPES = {
+    "auto": None,
+    "bfloat16": torch.bfloat16,
+    "float16": torch.float16,
+    "float32": torch.float32,
+}
 
 
 def resolve_device(name: str = "auto") -> torch.device:

@@ -110,7 +110,9 @@ def _sizes_from_shapes(shapes: Mapping[str, Sequence[int]]) -> dict:
         "encoder_embed_dim": embed_dim,
         "encoder_depth": depth,
         "encoder_num_heads": embed_dim // head_dim,
-        "encoder_global_attn_indexes": tuple(i for i, s in enumerate(rel_sizes) if s == global_size),
+        "encoder_global_attn_indexes": tuple(
+            i for i, s in enumerate(rel_sizes) if s == global_size
+        ),
         "mlp_ratio": shape("image_encoder.blocks.0.mlp.lin1.weight")[0] / embed_dim,
         "prompt_embed_dim": prompt_dim,
         "mask_in_chans": shape("prompt_encoder.mask_downscaling.3.weight")[0],
@@ -166,7 +168,9 @@ class FrameBatchedMaskDecoder(MaskDecoder):
         hs, src = self.transformer(src, pos_src, tokens)
         iou_token_out = hs[:, 0, :]
         mask_tokens_out = hs[:, 1 : 1 + self.num_mask_tokens, :]
-        upscaled = self.output_upscaling(src.transpose(1, 2).reshape(batch, channels, height, width))
+        upscaled = self.output_upscaling(
+            src.transpose(1, 2).reshape(batch, channels, height, width)
+        )
         hyper_in = torch.stack(
             [mlp(mask_tokens_out[:, i, :]) for i, mlp in enumerate(self.output_hypernetworks_mlps)],
             dim=1,

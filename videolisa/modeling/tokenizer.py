@@ -201,7 +201,11 @@ class VideoLISATokenizer:
             str(i): {"content": t, "special": t != self.track_token}
             for t, i in sorted(self.added_tokens.items(), key=lambda item: item[1])
         }
-        config = {"tokenizer_class": "LlamaTokenizer", "legacy": False, "added_tokens_decoder": decoder}
+        config = {
+            "tokenizer_class": "LlamaTokenizer",
+            "legacy": False,
+            "added_tokens_decoder": decoder,
+        }
         (folder / "tokenizer_config.json").write_text(json.dumps(config, indent=2))
         bos = self._sp.id_to_piece(self.bos_id)
         special_map = {"bos_token": bos, "unk_token": self.unk_token}

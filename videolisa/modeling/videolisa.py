@@ -45,6 +45,16 @@ class VideoLISAModel(nn.Module):
         )
         self.sam = build_sam(config.sam)
 
+    def _apply(self, fn, recurse=True):
+        # SAM's random positional encoding multiplies a float32 grid by its Gaussian matrix;
+        # keep that matrix float32 whatever dtype the rest of the model is cast to.
+        super()._apply(fn, recurse)
+        pe_layer = self.sam.prompt_encoder.pe_layer
+        matrix = pe_layer.positional_encoding_gaussian_matrix
+        if matrix.is_floating_point() and matrix.dtype != torch.float32 and not matrix.is_meta:
+            pe_layer.positional_encoding_gaussian_matrix = matrix.float()
+        return self
+
     @property
     def device(self) -> torch.device:
         return self.mm_projector[0].weight.device
@@ -97,13 +107,14 @@ class VideoLISAModel(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """One-Token-Seg-All: one (out_dim,) prompt against (T, C, e, e) frame embeddings in
         one call -> low-res mask logits (T, 1, 4e, 4e) and iou predictions (T, 1)."""
+        dtype = self.sam.mask_decoder.iou_token.weight.dtype
         sparse, dense = self.sam.prompt_encoder(points=None, boxes=None, masks=None)
-        sparse = torch.cat([sparse, track_embedding.view(1, 1, -1).to(sparse.dtype)], dim=1)
+        sparse = torch.cat([sparse.to(dtype), track_embedding.view(1, 1, -1).to(dtype)], dim=1)
         return self.sam.mask_decoder(
-            image_embeddings=image_embeddings,
-            image_pe=self.sam.prompt_encoder.get_dense_pe(),
+            image_embeddings=image_embeddings.to(dtype),
+            image_pe=self.sam.prompt_encoder.get_dense_pe().to(dtype),
             sparse_prompt_embeddings=sparse,
-            dense_prompt_embeddings=dense,
+            dense_prompt_embeddings=dense.to(dtype),
             multimask_output=False,
         )
 
