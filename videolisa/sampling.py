@@ -66,11 +66,16 @@ def dense_positions(num_sparse: int, num_dense: int) -> list[int]:
     positions = _published_dense_positions(num_sparse, num_dense)
     if not _is_valid(positions):
         valid = valid_dense_counts(num_sparse)
+        fix = (
+            f"With --frames-sparse {num_sparse} use --frames-dense {_compact(valid)}, "
+            "or raise --frames-sparse."
+            if valid
+            else "Use --frames-sparse 2 or more."
+        )
         raise ConfigError(
             f"{num_dense} dense frames out of {num_sparse} sparse frames is not possible with the "
             f"published sampling rule (it gives positions {positions}).",
-            f"With --frames-sparse {num_sparse} use --frames-dense {_compact(valid)}, "
-            "or raise --frames-sparse.",
+            fix,
         )
     return positions
 

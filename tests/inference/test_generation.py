@@ -1,0 +1,104 @@
+"""Generation: KV-cached steps agree with one forward pass; every <TRK> becomes one track."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from videolisa.chat.template import Message
+from videolisa.errors import PromptError
+from videolisa.inference.generation import GenerationSettings, forced_answer_states, generate
+
+QUESTION = "Please segment the moving red square in this image."
+
+
+@pytest.fixture(scope="module")
+def encoded(golden_pipeline, golden_dir):
+    frames = load_file(str(golden_dir / "golden.safetensors"))["video_rgb_uint8"].numpy()
+    return golden_pipeline.encode(frames, num_sparse=4, num_dense=2)
+
+
+def _pipeline_emitting_tracks(golden_pipeline, encoded):
+    """A copy of the golden model whose output and input rows of one frequently generated
+    token and the track token are swapped: it generates the same sequence with that token
+    replaced by <TRK>, so the test knows where the tracks are."""
+    settings = GenerationSettings(max_new_tokens=12)
+    prompt = golden_pipeline.prompt_ids([Message("user", QUESTION)], True)
+    first = generate(
+        golden_pipeline.model, prompt, encoded.video_tokens, -1, set(), settings
+    ).token_ids
+    token = max(set(first), key=first.count)
+    pipeline = copy.copy(golden_pipeline)
+    pipeline.model = copy.deepcopy(golden_pipeline.model)
+    track = pipeline.tokenizer.track_token_id
+    for weight in (
+        pipeline.model.llm.lm_head.weight,
+        pipeline.model.llm.get_input_embeddings().weight,
+    ):
+        with torch.no_grad():
+            weight[[token, track]] = weight[[track, token]]
+    return pipeline, first, token
+
+
+def test_cached_generation_matches_a_forced_forward_pass(golden_pipeline, encoded):
+    pipeline, first, token = _pipeline_emitting_tracks(golden_pipeline, encoded)
+    track = pipeline.tokenizer.track_token_id
+    settings = GenerationSettings(max_new_tokens=12)
+    prompt = pipeline.prompt_ids([Message("user", QUESTION)], True)
+    streamed: list[int] = []
+    raw = generate(
+        pipeline.model, prompt, encoded.video_tokens, track, set(), settings, streamed.append
+    )
+    assert raw.token_ids == [track if t == token else t for t in first] == streamed
+    assert len(raw.track_states) == first.count(token) >= 2
+    forced = forced_answer_states(
+        pipeline.model, prompt + raw.token_ids, len(prompt), encoded.video_tokens, track
+    )
+    assert torch.allclose(raw.track_states, forced.track_states, atol=1e-4)
+
+
+def test_every_track_token_gives_its_own_masks(golden_pipeline, encoded):
+    pipeline, first, token = _pipeline_emitting_tracks(golden_pipeline, encoded)
+    deltas: list[str] = []
+    answer = pipeline.answer(
+        encoded, [], QUESTION, settings=GenerationSettings(max_new_tokens=12), on_text=deltas.append
+    )
+    assert answer.num_tracks == first.count(token)
+    assert answer.text.count("<TRK>") == answer.num_tracks
+    assert "".join(deltas).strip() == answer.text
+    masks = pipeline.track_masks(encoded, answer.track_embeddings, decode_batch=4)
+    assert masks.shape == (answer.num_tracks, 6, 40, 56) and masks.dtype == np.bool_
+
+
+def test_answer_without_track_token_is_only_text(golden_pipeline, encoded):
+    answer = golden_pipeline.answer(encoded, [], QUESTION, forced_answer="It is red.")
+    assert answer.num_tracks == 0 and answer.text == "It is red."
+    assert golden_pipeline.track_masks(encoded, answer.track_embeddings).shape[0] == 0
+
+
+def test_sampling_is_reproducible_with_a_seed(golden_pipeline, encoded):
+    settings = GenerationSettings(max_new_tokens=8, temperature=1.0, top_p=0.9, seed=3)
+    a = golden_pipeline.answer(encoded, [], QUESTION, settings=settings)
+    b = golden_pipeline.answer(encoded, [], QUESTION, settings=settings)
+    assert a.token_ids == b.token_ids and len(a.token_ids) > 0
+
+
+def test_multi_turn_history_is_in_the_prompt(golden_pipeline, encoded):
+    history = [Message("user", QUESTION), Message("assistant", "Sure, <TRK>.")]
+    one = golden_pipeline.prompt_ids([Message("user", "And now?")], True)
+    two = golden_pipeline.prompt_ids([*history, Message("user", "And now?")], True)
+    assert len(two) > len(one)
+    assert two.count(golden_pipeline.tokenizer.track_token_id) == 1
+    answer = golden_pipeline.answer(encoded, history, "And now?", forced_answer="Sure, <TRK>.")
+    assert answer.num_tracks == 1
+
+
+def test_prompt_that_does_not_fit_is_refused(golden_pipeline, encoded):
+    with pytest.raises(PromptError, match="context holds 4096"):
+        golden_pipeline.answer(encoded, [], "word " * 5000, forced_answer="Sure, <TRK>.")
+    with pytest.raises(PromptError, match="empty"):
+        golden_pipeline.answer(encoded, [], "   ", forced_answer="Sure, <TRK>.")
