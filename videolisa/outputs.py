@@ -49,6 +49,7 @@ def write_result(
 ) -> dict:
     """Write masks, overlay.mp4 and result.json under ``out``; returns the result.json dict."""
     out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
     for track in range(result.num_tracks):
         folder = out / "masks" / str(track)
         folder.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,319 @@
+"""The ReasonVOS and MeViS benchmark layouts: which masks to compare, and how to read them.
+
+ReasonVOS (as its published evaluation script reads it)
+    ``meta_expressions.json``: ``{"videos": {video: {"source": ..., "expressions": {exp_id:
+    {"obj_id": ...}}}}}``. Each expression is scored under the key ``<source>_<video>_<obj_id>``;
+    expressions of one video that share an ``obj_id`` share that key, its ground truth and its
+    prediction folder, so they count once. Ground truth: ``GT/<key>/<frame>.png``, the frames being
+    the PNG files of that folder in sorted order. Predictions: ``PRED/<video>/<obj_id>/<frame>.png``
+    with the same file names.
+MeViS
+    ``meta_expressions.json``: ``{"videos": {video: {"frames": [...], "expressions": {exp_id:
+    {"anno_id": [...]}}}}}`` and ``mask_dict.json``: ``{anno_id: [COCO RLE or null per frame]}``;
+    an expression's ground truth is the union of its ``anno_id`` masks. Key ``<video>_<exp_id>``;
+    predictions ``PRED/<video>/<exp_id>/<frame>.png``.
+
+A pixel is foreground when its grey level is nonzero, as after the published scripts'
+``cv2.imread(path, cv2.IMREAD_GRAYSCALE)``; palette and colour PNGs get libpng's grey conversion
+that this read uses, so even nearly black colours agree.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from videolisa.errors import ConfigError, UserInputError
+
+LAYOUTS: tuple[str, ...] = ("reasonvos", "mevis")
+
+
+@dataclass(frozen=True)
+class PngMasks:
+    """Ground truth stored as one PNG mask per frame."""
+
+    paths: tuple[Path, ...]
+
+
+@dataclass(frozen=True)
+class RleMasks:
+    """Ground truth stored as COCO run-length encodings (MeViS ``mask_dict.json``).
+
+    ``frames[t]`` holds the RLEs whose union is frame t's mask (empty: nothing annotated);
+    ``size`` is their (H, W), or None when no frame has any.
+    """
+
+    frames: tuple[tuple[dict[str, Any], ...], ...]
+    size: tuple[int, int] | None
+
+
+@dataclass(frozen=True)
+class EvalItem:
+    """One expression to score.
+
+    ``pred_dir`` is the prediction folder relative to the prediction root (POSIX separators) and
+    ``frame_files`` the PNG file names expected in it, one per ground-truth frame, in order.
+    """
+
+    key: str
+    pred_dir: str
+    frame_files: tuple[str, ...]
+    gt: PngMasks | RleMasks
+
+
+def load_items(layout: str, pred_root: Path, gt: Path, meta: Path) -> list[EvalItem]:
+    """The expressions of a benchmark, in ``meta_expressions.json`` order, one per key.
+
+    Args:
+        layout: one of :data:`LAYOUTS`.
+        pred_root: folder of predicted masks.
+        gt: ReasonVOS: the annotations folder; MeViS: ``mask_dict.json`` or its folder.
+        meta: ``meta_expressions.json``.
+
+    Raises:
+        UserInputError: an unknown layout, a missing folder or file, or a malformed json file.
+    """
+    if not pred_root.is_dir():
+        raise UserInputError(
+            f"Prediction folder {pred_root} does not exist.", "Pass the folder given to --pred."
+        )
+    if layout not in LAYOUTS:
+        raise ConfigError(f"Unknown layout {layout!r}.", f"Use one of: {', '.join(LAYOUTS)}.")
+    videos = _read_videos(meta)
+    if layout == "reasonvos":
+        items = _reasonvos_items(gt, videos, meta)
+    else:
+        items = _mevis_items(gt, videos, meta)
+    unique: dict[str, EvalItem] = {}
+    for item in items:
+        unique.setdefault(item.key, item)
+    if not unique:
+        raise UserInputError(f"{meta} lists no expressions.", "Pass the benchmark's meta file.")
+    return list(unique.values())
+
+
+# libpng's 8-bit RGB-to-grey weights for 0.299 R + 0.587 G (15-bit fixed point); grey is the
+# weighted sum >> 15, so it is nonzero when the sum reaches 1 << 15.
+_GREY_WEIGHTS = np.array([9797, 19234, 3737], dtype=np.uint32)
+_COLOUR_MODES = ("RGB", "RGBA", "P", "PA")
+
+
+def read_mask_png(path: Path) -> np.ndarray:
+    """(H, W) bool mask of a PNG file: True where its grey level is nonzero."""
+    try:
+        with Image.open(path) as image:
+            if image.mode in _COLOUR_MODES:
+                rgb = np.asarray(image.convert("RGB"), dtype=np.uint32)
+                return rgb @ _GREY_WEIGHTS >= 1 << 15
+            if image.mode.startswith("I"):  # 16-bit grey: OpenCV keeps the high byte
+                return np.asarray(image) >> 8 != 0
+            return np.asarray(image.convert("L")) > 0
+    except (OSError, UnidentifiedImageError) as error:
+        raise UserInputError(
+            f"Cannot read mask {path}: {error}.", "Masks must be PNG images."
+        ) from error
+
+
+def read_ground_truth(gt: PngMasks | RleMasks) -> np.ndarray | None:
+    """(T, H, W) bool ground-truth masks, or None when RLE ground truth has no size at all."""
+    if isinstance(gt, PngMasks):
+        frames = [read_mask_png(path) for path in gt.paths]
+        for path, frame in zip(gt.paths, frames, strict=True):
+            if frame.shape != frames[0].shape:
+                raise UserInputError(
+                    f"Ground-truth mask {path} is {frame.shape[1]}x{frame.shape[0]}, unlike "
+                    f"{gt.paths[0].name} ({frames[0].shape[1]}x{frames[0].shape[0]}).",
+                    "All frames of a video must have one size.",
+                )
+        return np.stack(frames)
+    if gt.size is None:
+        return None
+    masks = np.zeros((len(gt.frames), *gt.size), dtype=bool)
+    for t, rles in enumerate(gt.frames):
+        for rle in rles:
+            masks[t] |= decode_rle(rle)
+    return masks
+
+
+def decode_rle(rle: dict[str, Any]) -> np.ndarray:
+    """(H, W) bool mask of a compressed COCO RLE ``{"size": [H, W], "counts": str}``.
+
+    The counts string holds run lengths, alternately background and foreground, of the mask read
+    column by column. Each run is a little-endian series of 5-bit groups stored as
+    ``chr(48 + group)``, bit 0x20 meaning "more groups follow" and bit 0x10 of the last group the
+    sign; from the third run on, the value is a difference to the run two places earlier.
+    """
+    height, width = rle["size"]
+    counts = rle["counts"]
+    runs: list[int] = []
+    pos = 0
+    while pos < len(counts):
+        value, shift, more = 0, 0, True
+        while more:
+            if pos == len(counts):
+                raise _damaged_rle(height, width)
+            group = ord(counts[pos]) - 48
+            pos += 1
+            value |= (group & 0x1F) << shift
+            shift += 5
+            more = bool(group & 0x20)
+            if not more and group & 0x10:
+                value -= 1 << shift
+        if len(runs) > 2:
+            value += runs[-2]
+        runs.append(value)
+    if sum(runs) != height * width or min(runs, default=0) < 0:
+        raise _damaged_rle(height, width)
+    values = np.arange(len(runs)) % 2 == 1
+    return np.repeat(values, runs).reshape(width, height).T
+
+
+def _reasonvos_items(gt_root: Path, videos: dict[str, Any], meta: Path) -> list[EvalItem]:
+    if not gt_root.is_dir():
+        raise UserInputError(
+            f"Ground-truth folder {gt_root} does not exist.",
+            "Pass ReasonVOS's Annotations folder to --gt.",
+        )
+    items = []
+    for video, entry in videos.items():
+        source = _field(entry, "source", str, meta, video)
+        for exp_id, expression in _expressions(entry, meta, video).items():
+            obj_id = _field(expression, "obj_id", (int, str), meta, f"{video}/{exp_id}")
+            key = f"{source}_{video}_{obj_id}"
+            gt_dir = gt_root / key
+            names = (
+                sorted(n for n in os.listdir(gt_dir) if n.endswith(".png"))
+                if gt_dir.is_dir()
+                else []
+            )
+            if not names:
+                raise UserInputError(
+                    f"No ground-truth masks in {gt_dir} (expression {exp_id} of video {video}).",
+                    "Check that --gt and --meta come from the same ReasonVOS release.",
+                )
+            items.append(
+                EvalItem(
+                    key=key,
+                    pred_dir=f"{video}/{obj_id}",
+                    frame_files=tuple(names),
+                    gt=PngMasks(tuple(gt_dir / name for name in names)),
+                )
+            )
+    return items
+
+
+def _mevis_items(gt: Path, videos: dict[str, Any], meta: Path) -> list[EvalItem]:
+    mask_path = gt / "mask_dict.json" if gt.is_dir() else gt
+    mask_dict = _read_json(mask_path, "MeViS's mask_dict.json to --gt")
+    if not isinstance(mask_dict, dict):
+        raise UserInputError(f"{mask_path} is not a JSON object.", "Pass MeViS's mask_dict.json.")
+    items = []
+    for video, entry in videos.items():
+        frames = _field(entry, "frames", list, meta, video)
+        if not frames:
+            raise UserInputError(
+                f"Video {video} in {meta} lists no frames.", "Pass MeViS's meta_expressions.json."
+            )
+        for exp_id, expression in _expressions(entry, meta, video).items():
+            anno_ids = _field(expression, "anno_id", list, meta, f"{video}/{exp_id}")
+            per_anno = []
+            for anno_id in anno_ids:
+                rles = mask_dict.get(str(anno_id))
+                if not isinstance(rles, list) or len(rles) != len(frames):
+                    raise UserInputError(
+                        f"{mask_path} has no {len(frames)}-frame mask for anno_id {anno_id} "
+                        f"(expression {exp_id} of video {video}).",
+                        "Check that --gt and --meta come from the same MeViS split.",
+                    )
+                per_anno.append(rles)
+            per_frame = tuple(
+                tuple(rles[t] for rles in per_anno if rles[t]) for t in range(len(frames))
+            )
+            sizes = {_rle_size(rle, mask_path) for rles in per_frame for rle in rles}
+            if len(sizes) > 1:
+                raise UserInputError(
+                    f"The masks of expression {exp_id} of video {video} in {mask_path} differ "
+                    f"in size: {sorted(sizes)}.",
+                    "Pass MeViS's mask_dict.json.",
+                )
+            items.append(
+                EvalItem(
+                    key=f"{video}_{exp_id}",
+                    pred_dir=f"{video}/{exp_id}",
+                    frame_files=tuple(f"{frame}.png" for frame in frames),
+                    gt=RleMasks(per_frame, sizes.pop() if sizes else None),
+                )
+            )
+    return items
+
+
+def _rle_size(rle: Any, mask_path: Path) -> tuple[int, int]:
+    """(H, W) of a COCO RLE from ``mask_dict.json``, checking its fields."""
+    size = rle.get("size") if isinstance(rle, dict) else None
+    if (
+        not isinstance(size, list)
+        or len(size) != 2
+        or not all(isinstance(n, int) and n > 0 for n in size)
+        or not isinstance(rle.get("counts"), str)
+    ):
+        raise UserInputError(
+            f'{mask_path} holds a mask that is not a COCO RLE {{"size": [H, W], "counts": "..."}}.',
+            "Pass MeViS's mask_dict.json.",
+        )
+    return size[0], size[1]
+
+
+def _damaged_rle(height: int, width: int) -> UserInputError:
+    return UserInputError(
+        f"A mask RLE does not describe a {width}x{height} mask.",
+        "The mask_dict.json file is damaged; download it again.",
+    )
+
+
+def _read_videos(meta: Path) -> dict[str, Any]:
+    """The ``videos`` object of a ``meta_expressions.json`` file."""
+    content = _read_json(meta, "the benchmark's meta_expressions.json to --meta")
+    videos = content.get("videos") if isinstance(content, dict) else None
+    if not isinstance(videos, dict):
+        raise UserInputError(
+            f'{meta} has no "videos" object.', "Pass the benchmark's meta_expressions.json."
+        )
+    return videos
+
+
+def _read_json(path: Path, what: str) -> Any:
+    try:
+        with path.open(encoding="utf-8") as file:
+            return json.load(file)
+    except FileNotFoundError as error:
+        raise UserInputError(f"{path} does not exist.", f"Pass {what}.") from error
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise UserInputError(f"Cannot read {path} as JSON: {error}.", f"Pass {what}.") from error
+
+
+def _expressions(entry: Any, meta: Path, video: str) -> dict[str, Any]:
+    expressions = _field(entry, "expressions", dict, meta, video)
+    for exp_id, expression in expressions.items():
+        if not isinstance(expression, dict):
+            raise UserInputError(
+                f"Expression {exp_id} of video {video} in {meta} is not a JSON object.",
+                "Pass the benchmark's meta_expressions.json.",
+            )
+    return expressions
+
+
+def _field(entry: Any, name: str, kind: type | tuple[type, ...], meta: Path, where: str) -> Any:
+    """``entry[name]``, which must be of type ``kind``; ``where`` names the entry in messages."""
+    value = entry.get(name) if isinstance(entry, dict) else None
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise UserInputError(
+            f'Entry {where} in {meta} lacks a valid "{name}" field.',
+            "Pass the meta_expressions.json of the layout given to --layout.",
+        )
+    return value
