@@ -10,13 +10,14 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
 from videolisa.errors import UserInputError
 
 # Module names under videolisa.cli, in the order ``--help`` lists them.
-COMMANDS: tuple[str, ...] = ("segment",)
+COMMANDS: tuple[str, ...] = ("segment", "eval_masks")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,6 +42,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    if not args.verbose:
+        # Weight-loading progress bars and bitsandbytes' note about an optional CPU kernel
+        # package are noise on a command line that prints one result line.
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
     try:
         return int(args.run(args) or 0)
     except UserInputError as error:
