@@ -102,3 +102,24 @@ def test_prompt_that_does_not_fit_is_refused(golden_pipeline, encoded):
         golden_pipeline.answer(encoded, [], "word " * 5000, forced_answer="Sure, <TRK>.")
     with pytest.raises(PromptError, match="empty"):
         golden_pipeline.answer(encoded, [], "   ", forced_answer="Sure, <TRK>.")
+
+
+def test_batched_decode_equals_a_per_frame_loop(golden_pipeline, encoded):
+    answer = golden_pipeline.answer(encoded, [], QUESTION, forced_answer="Sure, <TRK>.")
+    embedding = answer.track_embeddings[0]
+    batched = golden_pipeline.track_mask_logits(encoded, embedding, slice(None))
+    looped = torch.cat(
+        [golden_pipeline.track_mask_logits(encoded, embedding, slice(i, i + 1)) for i in range(6)]
+    )
+    assert torch.allclose(batched, looped, atol=1e-5)
+
+
+def test_a_second_question_does_not_encode_the_video_again(golden_pipeline, encoded, monkeypatch):
+    def fail(*_args, **_kwargs):
+        raise AssertionError("the video was encoded again")
+
+    monkeypatch.setattr(golden_pipeline.model, "sam_image_embeddings", fail)
+    monkeypatch.setattr(golden_pipeline.model, "clip_patch_features", fail)
+    for question in (QUESTION, "And the other one?"):
+        answer = golden_pipeline.answer(encoded, [], question, forced_answer="Sure, <TRK>.")
+        assert golden_pipeline.track_masks(encoded, answer.track_embeddings).shape[0] == 1
