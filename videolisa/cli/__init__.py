@@ -20,6 +20,17 @@ from videolisa.errors import UserInputError
 COMMANDS: tuple[str, ...] = ("segment", "toyworld", "eval_masks")
 
 
+OUT_OF_MEMORY_MESSAGE = (
+    "Out of memory while running the model. Use fewer frames (--frames-sparse, --frames-dense, "
+    "--max-frames), a shorter or smaller video, or --load-4bit."
+)
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    """True for Python's MemoryError and PyTorch's out-of-memory errors (CUDA, MPS, CPU)."""
+    return isinstance(error, MemoryError) or "out of memory" in str(error).lower()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m videolisa",
@@ -51,6 +62,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.run(args) or 0)
     except UserInputError as error:
         print(f"error: {error}", file=sys.stderr)
+        return 2
+    except (MemoryError, RuntimeError) as error:
+        if not is_out_of_memory(error):
+            raise
+        print(f"error: {OUT_OF_MEMORY_MESSAGE}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
