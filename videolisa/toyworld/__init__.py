@@ -46,6 +46,7 @@ __all__ = [
     "generate_sample",
     "iter_samples",
     "test_set",
+    "train_sample",
 ]
 
 TEST_ENTROPY = 0x70E57_5E75  # entropy of the held-out test sets; spawn keys keep them apart
@@ -120,12 +121,19 @@ def generate_sample(
     )
 
 
+def train_sample(seed: int, index: int, kind: str, config: WorldConfig | None = None) -> Sample:
+    """Sample ``index`` of the training stream ``seed``: depends on nothing else, so a resumed
+    run regenerates exactly the data it would have seen."""
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(_TRAIN_DOMAIN, index)))
+    return generate_sample(rng, kind, config, video_id=f"train{seed}_{index:07d}")
+
+
 def iter_samples(
     seed: int, kinds: Sequence[str], config: WorldConfig | None = None
 ) -> Iterator[Sample]:
     """An endless, deterministic training stream cycling through ``kinds`` in order.
 
-    Sample ``i`` depends only on ``seed``, ``i``, its kind and ``config``.
+    Sample ``i`` is ``train_sample(seed, i, kinds[i % len(kinds)], config)``.
     """
     kinds = check_kinds(kinds)
     if seed < 0:
@@ -134,11 +142,7 @@ def iter_samples(
     def stream() -> Iterator[Sample]:
         index = 0
         while True:
-            rng = np.random.default_rng(
-                np.random.SeedSequence(seed, spawn_key=(_TRAIN_DOMAIN, index))
-            )
-            kind = kinds[index % len(kinds)]
-            yield generate_sample(rng, kind, config, video_id=f"train{seed}_{index:07d}")
+            yield train_sample(seed, index, kinds[index % len(kinds)], config)
             index += 1
 
     return stream()
