@@ -1,0 +1,167 @@
+"""The conversation state of one user: history, current video, and fitting it into the context.
+
+UI-free: knows nothing of Gradio or tensors. Positions are counted by a callable the caller
+supplies (the pipeline's tokenizer and the encoded video), so this module only decides *which*
+messages go into the prompt.
+
+Limits, in the order :meth:`ChatSession.prepare` applies them:
+
+1. an empty or whitespace-only question is refused (:class:`~videolisa.errors.PromptError`);
+2. a question longer than ``max_question_chars`` is **truncated** (with a notice), so that a
+   pasted wall of text still gets an answer about its beginning instead of an error;
+3. the oldest complete turns are dropped until the prompt fits (:func:`fit_history`, with a
+   notice); if the (truncated) question alone does not fit, ``PromptError`` says by how much.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from videolisa.chat.template import Message
+from videolisa.errors import PromptError
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MAX_QUESTION_CHARS = 4_000
+
+PositionCounter = Callable[[list[Message]], int]
+"""Positions a prompt of these messages takes (video tokens and any answer reserve included)."""
+
+
+@dataclass(frozen=True)
+class PreparedTurn:
+    """What to send the model for one question, and what to tell the user about it."""
+
+    question: str  # stripped, possibly truncated
+    history: list[Message]  # the completed turns that still fit, oldest first
+    dropped_turns: int
+    notices: list[str]  # user-facing lines (truncation, dropped turns); empty if none
+
+
+@dataclass
+class ChatSession:
+    """One user's conversation: completed turns about the video ``video_key``."""
+
+    history: list[Message] = field(default_factory=list)
+    video_key: str | None = None
+    max_question_chars: int = DEFAULT_MAX_QUESTION_CHARS
+
+    def set_video(self, key: str | None) -> bool:
+        """Switch to the video ``key``; a different video clears the history. True if switched."""
+        if key == self.video_key:
+            return False
+        logger.debug(
+            "video %s -> %s: history of %d messages cleared", self.video_key, key, len(self.history)
+        )
+        self.video_key = key
+        self.history = []
+        return True
+
+    def reset(self) -> None:
+        """Forget the conversation (the Clear button); the current video stays."""
+        self.history = []
+
+    def prepare(self, question: str, count_positions: PositionCounter, limit: int) -> PreparedTurn:
+        """Check and truncate ``question``, then drop the oldest turns so the prompt fits.
+
+        Raises:
+            PromptError: the question is empty, or does not fit ``limit`` even alone.
+        """
+        text, notice = clean_question(question, self.max_question_chars)
+        history, dropped = fit_history(self.history, text, count_positions, limit)
+        notices = [notice] if notice else []
+        if dropped:
+            notices.append(dropped_turns_notice(dropped))
+        return PreparedTurn(text, history, dropped, notices)
+
+    def record_turn(self, prepared: PreparedTurn, answer: str) -> None:
+        """Store a completed turn. The history becomes what the model saw (turns dropped to fit
+        stay dropped, so the notice is shown once) plus this question and ``answer``."""
+        self.history = [
+            *prepared.history,
+            Message("user", prepared.question),
+            Message("assistant", answer),
+        ]
+
+
+def clean_question(question: str, max_chars: int = DEFAULT_MAX_QUESTION_CHARS) -> tuple[str, str]:
+    """The stripped question, cut to ``max_chars``, and a notice if it was cut (else "").
+
+    Raises:
+        PromptError: the question is empty or whitespace only.
+    """
+    text = question.strip()
+    if not text:
+        raise PromptError("The question is empty.", "Type a question about the video.")
+    if len(text) <= max_chars:
+        return text, ""
+    notice = (
+        f"Your question was {len(text):,} characters long; only the first {max_chars:,} were used."
+    )
+    return text[:max_chars], notice
+
+
+def fit_history(
+    history: Sequence[Message],
+    question: str,
+    count_positions: PositionCounter,
+    limit: int,
+) -> tuple[list[Message], int]:
+    """Drop the oldest complete turns of ``history`` until the prompt with ``question`` fits.
+
+    A turn is a user message and the assistant messages after it. The question is always kept,
+    and so is the video (the template puts it with the first user message that remains).
+    Positions grow with the turns kept, so the fewest turns to drop are found by bisection.
+
+    Returns:
+        The kept history (order preserved) and the number of dropped turns.
+
+    Raises:
+        PromptError: even ``question`` alone needs more than ``limit`` positions.
+    """
+    turns = _turns(history)
+    current = Message("user", question)
+
+    def fits(dropped: int) -> bool:
+        return count_positions([*_flatten(turns[dropped:]), current]) <= limit
+
+    if fits(0):
+        return list(history), 0
+    alone = count_positions([current])
+    if alone > limit:
+        raise PromptError(
+            f"The question needs {alone - limit} more positions than the model's context holds "
+            f"({alone} with the video, limit {limit}).",
+            "Ask a shorter question or use fewer frames.",
+        )
+    low, high = 0, len(turns)  # fits(high) holds, fits(low) does not
+    while high - low > 1:
+        middle = (low + high) // 2
+        if fits(middle):
+            high = middle
+        else:
+            low = middle
+    logger.info("dropped %d of %d turns to fit %d positions", high, len(turns), limit)
+    return _flatten(turns[high:]), high
+
+
+def dropped_turns_notice(count: int) -> str:
+    """The user-facing line saying that ``count`` earlier turns were left out."""
+    plural = "turn" if count == 1 else "turns"
+    return f"Earlier messages were left out to fit the model's context: {count} {plural} dropped."
+
+
+def _turns(history: Sequence[Message]) -> list[list[Message]]:
+    """``history`` split into turns, each starting at a user message."""
+    turns: list[list[Message]] = []
+    for message in history:
+        if message.role == "user" or not turns:
+            turns.append([])
+        turns[-1].append(message)
+    return turns
+
+
+def _flatten(turns: Sequence[list[Message]]) -> list[Message]:
+    return [message for turn in turns for message in turn]

@@ -1,0 +1,1 @@
+"""Training VideoLISA: losses, examples built from conversations and their configuration."""

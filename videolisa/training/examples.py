@@ -1,0 +1,219 @@
+"""One turn of a conversation about a video as a training example, and its losses.
+
+The ids come from the same template rendering and tokenizer as inference
+(:meth:`VideoLISAPipeline.prompt_ids`): the example is the conversation up to and including the
+answer of one turn, earlier turns as history, and only that last answer (with its end-of-turn
+token) is labelled. Each ``<TRK>`` of the answer is decoded, as at inference, from the
+last-layer hidden state of the position before it, against the dense frames; the mask losses
+compare those masks with the track objects' masks on the same frames.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from videolisa.chat.template import Message
+from videolisa.inference.generation import llm_position
+from videolisa.inference.preprocess import FramePreprocessor
+from videolisa.modeling.tokenizer import IMAGE_PLACEHOLDER_ID, VideoLISATokenizer
+from videolisa.modeling.videolisa import VideoLISAModel
+from videolisa.sampling import FrameSampling
+from videolisa.toyworld import Sample
+from videolisa.training.losses import LossWeights, dice_loss, sigmoid_bce_loss
+
+IGNORE_INDEX = -100  # label of positions that carry no loss (Hugging Face's convention)
+
+
+class PromptBuilder(Protocol):
+    """What :func:`build_example` needs of a :class:`VideoLISAPipeline`."""
+
+    tokenizer: VideoLISATokenizer
+
+    def prompt_ids(self, messages: Sequence[Message], add_generation_prompt: bool) -> list[int]:
+        """Token ids of a conversation (the video goes with the first user message)."""
+        ...
+
+
+@dataclass
+class TrainingExample:
+    """One turn to learn: ids, labels, where its tracks are and the masks they should give."""
+
+    input_ids: list[int]  # (N,) with one IMAGE_PLACEHOLDER_ID
+    labels: list[int]  # (N,) IGNORE_INDEX except on the last answer and its end-of-turn token
+    answer_start: int  # index in input_ids of the last answer's first token
+    track_positions: list[int]  # (K,) indices in input_ids of the last answer's track tokens
+    frames: np.ndarray  # (T, H, W, 3) uint8 RGB
+    sampling: FrameSampling
+    target_masks: np.ndarray  # (K, T, H, W) bool, the masks of the K tracks on every frame
+
+    def __post_init__(self) -> None:
+        if len(self.labels) != len(self.input_ids):
+            raise ValueError(f"{len(self.labels)} labels for {len(self.input_ids)} ids")
+        if self.input_ids.count(IMAGE_PLACEHOLDER_ID) != 1:
+            raise ValueError("expected exactly one image placeholder in the ids")
+        expected = (len(self.track_positions), *self.frames.shape[:3])
+        if self.target_masks.shape != expected:
+            raise ValueError(f"target masks {self.target_masks.shape}, expected {expected}")
+
+
+def build_example(
+    pipeline: PromptBuilder,
+    sample: Sample,
+    turn_index: int,
+    num_sparse: int,
+    num_dense: int,
+) -> TrainingExample:
+    """Turn ``turn_index`` of ``sample``'s conversation, earlier turns as history.
+
+    Raises :class:`ValueError` if the answer's ids do not start right after the prompt rendered
+    with the generation prompt (then training would not match what inference sees), or if the
+    answer does not give one track token per track object.
+    """
+    if not 0 <= turn_index < len(sample.turns):
+        raise ValueError(f"turn {turn_index} of a {len(sample.turns)}-turn conversation")
+    messages: list[Message] = []
+    for turn in sample.turns[:turn_index]:
+        messages += [Message("user", turn.question), Message("assistant", turn.answer)]
+    turn = sample.turns[turn_index]
+    messages.append(Message("user", turn.question))
+    prompt = pipeline.prompt_ids(messages, add_generation_prompt=True)
+    full = pipeline.prompt_ids([*messages, Message("assistant", turn.answer)], False)
+    if full[: len(prompt)] != prompt:
+        raise ValueError(
+            f"the answer {turn.answer!r} does not tokenise as a continuation of its prompt"
+        )
+    track_id = pipeline.tokenizer.track_token_id
+    tracks = [i for i in range(len(prompt), len(full)) if full[i] == track_id]
+    if len(tracks) != len(turn.track_objects):
+        raise ValueError(
+            f"the answer {turn.answer!r} gives {len(tracks)} track tokens for "
+            f"{len(turn.track_objects)} track objects"
+        )
+    return TrainingExample(
+        input_ids=full,
+        labels=[IGNORE_INDEX] * len(prompt) + full[len(prompt) :],
+        answer_start=len(prompt),
+        track_positions=tracks,
+        frames=sample.frames,
+        sampling=FrameSampling.for_video(len(sample.frames), num_sparse, num_dense),
+        target_masks=sample.masks[list(turn.track_objects)],
+    )
+
+
+def llm_labels(example: TrainingExample, num_video_tokens: int) -> torch.Tensor:
+    """Next-token targets (L,) over the L = N - 1 + ``num_video_tokens`` LLM positions.
+
+    The placeholder becomes ``num_video_tokens`` positions of IGNORE_INDEX, then the labels are
+    shifted as Hugging Face's causal-LM loss does: entry ``i`` is the label of position
+    ``i + 1``, the one the logits at ``i`` predict; the last entry is IGNORE_INDEX.
+    """
+    cut = example.input_ids.index(IMAGE_PLACEHOLDER_ID)
+    expanded = [
+        *example.labels[:cut],
+        *[IGNORE_INDEX] * num_video_tokens,
+        *example.labels[cut + 1 :],
+    ]
+    return torch.tensor([*expanded[1:], IGNORE_INDEX], dtype=torch.long)
+
+
+@dataclass
+class VisualFeatures:
+    """What the losses need of an example's video; differentiable wherever the encoders'
+    parameters require gradients (frozen encoders record nothing)."""
+
+    sampling: FrameSampling
+    video_tokens: torch.Tensor  # (S + D * L, H) Sparse-Dense tokens
+    dense_sam_embeddings: torch.Tensor  # (D, C, e, e) SAM embeddings of the dense frames
+    resized_hw: tuple[int, int]
+    original_hw: tuple[int, int]
+
+
+def visual_features(
+    model: VideoLISAModel, preprocessor: FramePreprocessor, example: TrainingExample
+) -> VisualFeatures:
+    """CLIP on the sparse frames and SAM on the dense frames only: the mask losses look at
+    nothing else, so the other frames are never encoded during training."""
+    device = model.device
+    sampling = example.sampling
+    pixels = preprocessor.clip_pixels(example.frames[list(sampling.sparse)]).to(device)
+    video_tokens = model.video_tokens(model.clip_patch_features(pixels), sampling.dense)
+    resized = preprocessor.sam_resized(example.frames[list(sampling.dense_frames)])
+    images = model.sam.preprocess(resized.to(device, torch.float32))
+    return VisualFeatures(
+        sampling=sampling,
+        video_tokens=video_tokens,
+        dense_sam_embeddings=model.sam_image_embeddings(images),
+        resized_hw=(int(resized.shape[2]), int(resized.shape[3])),
+        original_hw=(int(example.frames.shape[1]), int(example.frames.shape[2])),
+    )
+
+
+def example_losses(
+    model: VideoLISAModel,
+    example: TrainingExample,
+    features: VisualFeatures,
+    weights: LossWeights,
+) -> dict[str, torch.Tensor]:
+    """Losses of one example: scalars ``ce``, ``bce``, ``dice`` and their weighted ``total``.
+
+    ``ce`` is the next-token cross-entropy averaged over the labelled tokens. For each track,
+    the hidden state before its token goes through the ``<TRK>`` head and the mask decoder
+    against the SAM embeddings of the D dense frames; ``bce`` and ``dice`` average over the
+    K * D (track, frame) masks at the frames' size, and are 0 for an answer without tracks.
+    The returned ``embeddings`` (K, out_dim) are the track prompt embeddings (detached), for
+    checking that they vary with the question.
+    """
+    if features.sampling != example.sampling:
+        raise ValueError("the visual features are not the example's")
+    device = model.device
+    video_tokens = features.video_tokens
+    ids = torch.tensor(example.input_ids, device=device)
+    hidden = model.llm.model(inputs_embeds=model.embed_prompt(ids, video_tokens))
+    states = hidden.last_hidden_state[0]  # (L, H)
+
+    targets = llm_labels(example, len(video_tokens)).to(device)
+    labelled = targets != IGNORE_INDEX
+    logits = model.llm.lm_head(states[labelled]).float()
+    ce = F.cross_entropy(logits, targets[labelled])
+
+    if example.track_positions:
+        bce, dice, embeddings = _mask_losses(model, example, features, states, len(video_tokens))
+    else:
+        bce = dice = ce.new_zeros(())
+        embeddings = ce.new_zeros((0, model.config.out_dim))
+    total = weights.ce * ce + weights.bce * bce + weights.dice * dice
+    return {"ce": ce, "bce": bce, "dice": dice, "total": total, "embeddings": embeddings.detach()}
+
+
+def _mask_losses(
+    model: VideoLISAModel,
+    example: TrainingExample,
+    features: VisualFeatures,
+    states: torch.Tensor,
+    num_video_tokens: int,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """BCE and Dice of the (K * D, H, W) dense-frame masks of the example's K tracks, and the
+    (K, out_dim) track embeddings."""
+    positions = [
+        llm_position(i, example.input_ids, num_video_tokens) - 1 for i in example.track_positions
+    ]
+    embeddings = model.track_embeddings(states[positions])  # (K, out_dim)
+    logits = torch.cat(
+        [
+            model.upscale_masks(
+                model.decode_masks(features.dense_sam_embeddings, embedding)[0],
+                features.resized_hw,
+                features.original_hw,
+            )
+            for embedding in embeddings
+        ]
+    )  # (K * D, H, W), track-major
+    dense = list(example.sampling.dense_frames)
+    truth = torch.from_numpy(example.target_masks[:, dense]).flatten(0, 1).to(logits.device)
+    return sigmoid_bce_loss(logits, truth), dice_loss(logits, truth), embeddings
