@@ -16,9 +16,9 @@ from videolisa.toyworld import KINDS, WorldConfig, iter_samples
 from videolisa.training.examples import (
     IGNORE_INDEX,
     build_example,
-    visual_features,
     example_losses,
     llm_labels,
+    visual_features,
 )
 from videolisa.training.losses import LossWeights, dice_loss, sigmoid_bce_loss
 
