@@ -26,7 +26,6 @@ def test_round_trip(tmp_path):
         ({"output_dir": "o", "lr_typo": 1}, "Unknown training option"),
         ({"output_dir": "o", "data": "kinetics"}, "Allowed: toyworld"),
         ({"output_dir": "o", "init": "pretrained"}, "init_from"),
-        ({"output_dir": "o", "data": "mevis"}, "data_dir"),
         ({"output_dir": "o", "toyworld_kinds": ["attribute", "motion"]}, "curriculum_steps"),
         ({"output_dir": "o", "steps": 0}, "steps"),
         ({"output_dir": "o", "lora": {"r": 8, "dropout": 1.5}}, "dropout"),

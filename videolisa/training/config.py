@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from videolisa.errors import ConfigError
 
-DATA_KINDS = ("toyworld", "reasonvos", "mevis", "refytvos", "images")
+DATA_KINDS = ("toyworld",)
 INIT_MODES = ("scratch", "pretrained")
 PRECISIONS = ("no", "fp16", "bf16")
 
@@ -44,10 +44,12 @@ class TrainConfig:
     output_dir: str  # checkpoints, metrics.csv and the final model go here
     init: str = "scratch"  # scratch: a small model built from scratch; pretrained: init_from
     init_from: str | None = None  # checkpoint folder or hub id (init = pretrained)
-    data: str = "toyworld"
-    data_dir: str | None = None  # benchmark / image-set folder (not needed for toyworld)
+    data: str = "toyworld"  # generated on the fly, sample i from (seed, i)
     toyworld_kinds: tuple[str, ...] = ("attribute",)  # curriculum stages add more kinds
     curriculum_steps: tuple[int, ...] = ()  # step at which each later kind is added
+    world: dict[str, Any] = field(default_factory=dict)  # toy-world WorldConfig fields
+    model_sizes: dict[str, Any] = field(default_factory=dict)  # TinySizes fields (scratch)
+    sam_pretrain_steps: int = 0  # first steps: SAM learns from point prompts only
     lora: LoraSettings | None = None  # None: train the LLM fully (from scratch)
     frames_sparse: int = 8
     frames_dense: int = 2
@@ -74,8 +76,6 @@ class TrainConfig:
         _choice("mixed_precision", self.mixed_precision, PRECISIONS)
         if self.init == "pretrained" and not self.init_from:
             raise ConfigError("init 'pretrained' needs init_from (a checkpoint folder or hub id).")
-        if self.data != "toyworld" and not self.data_dir:
-            raise ConfigError(f"data '{self.data}' needs data_dir (the benchmark folder).")
         if len(self.curriculum_steps) != max(0, len(self.toyworld_kinds) - 1):
             raise ConfigError(
                 f"curriculum_steps has {len(self.curriculum_steps)} entries for "
@@ -92,6 +92,8 @@ class TrainConfig:
             "log_every",
         ):
             _positive(name, getattr(self, name))
+        if self.sam_pretrain_steps < 0:
+            raise ConfigError("sam_pretrain_steps must be 0 or more.")
         if self.lr <= 0 or (self.head_lr is not None and self.head_lr <= 0):
             raise ConfigError("lr and head_lr must be positive.")
 

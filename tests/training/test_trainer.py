@@ -1,0 +1,111 @@
+"""The training loop: the loss falls, a resumed run continues the same curve, LoRA fine-tuning
+of a published-layout checkpoint saves a model that ``segment`` loads."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import PROJECT_ROOT
+from videolisa.training.config import LoraSettings, TrainConfig
+from videolisa.training.trainer import train
+
+SMALL_WORLD = {"min_frames": 8, "max_frames": 10, "min_size": 64, "max_size": 72}
+
+
+def _config(out, **overrides) -> TrainConfig:
+    values = {
+        "output_dir": str(out),
+        "world": SMALL_WORLD,
+        "frames_sparse": 4,
+        "frames_dense": 2,
+        "batch_size": 2,
+        "log_every": 1,
+        "checkpoint_every": 1000,
+        "lr": 2e-3,
+        "head_lr": 2e-3,
+        "point_prompt_weight": 0.5,
+    }
+    return TrainConfig.from_dict({**values, **overrides})
+
+
+def _metrics(out) -> list[dict[str, float]]:
+    with (out / "metrics.csv").open() as handle:
+        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(handle)]
+
+
+@pytest.mark.slow
+def test_loss_falls_when_training_from_scratch(tmp_path):
+    config = _config(tmp_path / "run", steps=60, sam_pretrain_steps=10)
+    final = train(config)
+    rows = _metrics(tmp_path / "run")
+    assert (final / "model.safetensors").is_file()
+    sam = [r["point"] for r in rows[:10]]
+    assert sam[-1] < sam[0]
+    joint = [r["total"] for r in rows[10:]]
+    first, last = sum(joint[:10]) / 10, sum(joint[-10:]) / 10
+    assert last < 0.8 * first, (first, last)
+
+
+def test_resumed_run_continues_the_same_curve(tmp_path):
+    straight = _config(tmp_path / "a", steps=8, sam_pretrain_steps=2)
+    train(straight)
+    paused = _config(tmp_path / "b", steps=8, sam_pretrain_steps=2)
+    assert train(paused, stop_at=5) is None
+    assert train(paused) is not None
+    a, b = _metrics(tmp_path / "a"), _metrics(tmp_path / "b")
+    assert [r["step"] for r in b] == list(range(1, 9))
+    for row_a, row_b in zip(a, b, strict=True):
+        assert row_b["total"] == pytest.approx(row_a["total"], rel=1e-3, abs=1e-4)
+
+
+def test_lora_fine_tuning_of_the_golden_checkpoint(golden_dir, tmp_path):
+    config = _config(
+        tmp_path / "lora",
+        init="pretrained",
+        init_from=str(golden_dir),
+        lora=LoraSettings(r=4, alpha=8),
+        steps=3,
+    )
+    final = train(config)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "videolisa",
+            "segment",
+            "--model",
+            str(final),
+            "--video",
+            str(golden_dir / "frames"),
+            "--prompt",
+            "Please segment the red square.",
+            "--frames-sparse",
+            "4",
+            "--frames-dense",
+            "2",
+            "--out",
+            str(tmp_path / "seg"),
+        ],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "seg" / "masks" / "0" / "00005.png").is_file()
+    saved = (final / "config.json").read_text()
+    assert '"track_token": "[SEG]"' in saved and "lora" not in (
+        final / "model.safetensors"
+    ).read_bytes().decode("latin1")
+
+
+def test_another_config_in_the_same_folder_is_refused(tmp_path):
+    from videolisa.errors import ConfigError
+
+    train(_config(tmp_path / "r", steps=1))
+    with pytest.raises(ConfigError, match="another configuration"):
+        train(_config(tmp_path / "r", steps=2))

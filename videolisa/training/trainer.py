@@ -1,0 +1,244 @@
+"""The training loop: toy-world (or benchmark) examples, AdamW, checkpoints that resume exactly.
+
+Sample ``i`` of a run is a pure function of the run's seed and ``i`` (step * batch + slot), so a
+run resumed from a checkpoint sees exactly the data it would have seen. Distribution, mixed
+precision and gradient accumulation come from ``accelerate``:
+
+    accelerate launch -m videolisa train --config run.json
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from accelerate import Accelerator
+from safetensors.torch import load_file, save_file
+from torch import nn
+from tqdm import tqdm
+
+from videolisa.errors import ConfigError
+from videolisa.inference.pipeline import VideoLISAPipeline
+from videolisa.modeling.checkpoint import save_checkpoint
+from videolisa.toyworld import WorldConfig, check_kinds, train_sample
+from videolisa.training.config import TrainConfig
+from videolisa.training.examples import build_example, example_losses, visual_features
+from videolisa.training.losses import LossWeights
+from videolisa.training.point_prompts import point_prompt_losses
+from videolisa.training.setup import initial_pipeline, merge_lora, parameter_groups
+
+logger = logging.getLogger(__name__)
+
+METRICS = ("ce", "bce", "dice", "point", "total", "embedding_std")
+KEEP_CHECKPOINTS = 2
+
+
+@dataclass
+class StepResult:
+    losses: dict[str, float]
+    seconds: float
+
+
+class TrainingStep(nn.Module):
+    """One optimisation step's forward pass as a module, so accelerate can wrap it (DDP)."""
+
+    def __init__(self, pipeline: VideoLISAPipeline, config: TrainConfig, world: WorldConfig):
+        super().__init__()
+        self.model = pipeline.model
+        self.pipeline = pipeline
+        self.config = config
+        self.world = world
+        self.weights = LossWeights(config.ce_weight, config.bce_weight, config.dice_weight)
+
+    def forward(self, step: int, sam_stage: bool) -> dict[str, torch.Tensor]:
+        """Mean losses over the step's ``batch_size`` samples."""
+        sums: dict[str, torch.Tensor] = {}
+        embeddings = []
+        for slot in range(self.config.batch_size):
+            index = step * self.config.batch_size + slot
+            losses = self._sample_losses(index, sam_stage)
+            if "embeddings" in losses:
+                embeddings.append(losses.pop("embeddings"))
+            for name, value in losses.items():
+                sums[name] = sums.get(name, 0) + value / self.config.batch_size
+        stacked = torch.cat(embeddings) if embeddings else torch.zeros(0)
+        spread = stacked.std(dim=0).mean() if len(stacked) > 1 else torch.zeros(())
+        sums["embedding_std"] = spread.detach()
+        return sums
+
+    def _sample_losses(self, index: int, sam_stage: bool) -> dict[str, torch.Tensor]:
+        config = self.config
+        rng = np.random.default_rng(np.random.SeedSequence(config.seed, spawn_key=(7, index)))
+        kinds = active_kinds(config, index // config.batch_size)
+        sample = train_sample(config.seed, index, kinds[index % len(kinds)], self.world)
+        example = build_example(
+            self.pipeline,
+            sample,
+            int(rng.integers(len(sample.turns))),
+            config.frames_sparse,
+            config.frames_dense,
+        )
+        features = visual_features(self.model, self.pipeline.preprocessor, example)
+        dense = list(example.sampling.dense_frames)
+        point = point_prompt_losses(
+            self.model,
+            features.dense_sam_embeddings,
+            sample.masks[:, dense],
+            features.resized_hw,
+            rng,
+        )
+        point_loss = sum(point) if point else features.dense_sam_embeddings.sum() * 0
+        if sam_stage:
+            return {"point": point_loss, "total": point_loss}
+        losses = example_losses(self.model, example, features, self.weights)
+        losses["point"] = point_loss
+        losses["total"] = losses["total"] + config.point_prompt_weight * point_loss
+        return losses
+
+
+def active_kinds(config: TrainConfig, step: int) -> tuple[str, ...]:
+    """The toy-world kinds trained at ``step`` under the curriculum."""
+    started = 1 + sum(step >= start for start in config.curriculum_steps)
+    return check_kinds(config.toyworld_kinds[:started])
+
+
+def train(config: TrainConfig, resume: bool = True, stop_at: int | None = None) -> Path | None:
+    """Run (or continue) ``config``'s training; returns the folder of the final model.
+
+    ``stop_at``: pause after that step (a checkpoint is written) and return ``None``; running
+    again later continues the same run.
+    """
+    out = Path(config.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    _check_same_run(config, out)
+    torch.manual_seed(config.seed)
+    world = WorldConfig(**config.world)
+    pipeline = initial_pipeline(config, world)
+    accelerator = Accelerator(
+        mixed_precision=config.mixed_precision,
+        gradient_accumulation_steps=config.grad_accumulation,
+        cpu=not torch.cuda.is_available(),
+    )
+    step_module = TrainingStep(pipeline, config, world)
+    start = _latest_step(out) if resume else 0
+    sam_stage = config.sam_pretrain_steps > 0
+    if start:
+        saved = _checkpoint_dir(out, start)
+        pipeline.model.load_state_dict(load_file(str(saved / "model.safetensors")))
+        sam_stage = json.loads((saved / "complete").read_text())["sam_stage"]
+    optimizer = _optimizer(pipeline, config, sam_stage)
+    if start:
+        optimizer.load_state_dict(torch.load(saved / "optimizer.pt", weights_only=True))
+    step_module, optimizer = accelerator.prepare(step_module, optimizer)
+    pipeline.model.train()
+    metrics = out / "metrics.csv"
+    end = min(stop_at or config.steps, config.steps)
+    progress = tqdm(
+        range(start, end),
+        initial=start,
+        total=config.steps,
+        disable=not accelerator.is_main_process,
+    )
+    for step in progress:
+        if sam_stage and step >= config.sam_pretrain_steps:
+            sam_stage = False
+            optimizer = accelerator.prepare(_optimizer(pipeline, config, sam_stage))
+        began = time.perf_counter()
+        with accelerator.accumulate(step_module):
+            losses = step_module(step, sam_stage)
+            accelerator.backward(losses["total"])
+            accelerator.clip_grad_norm_(pipeline.model.parameters(), 1.0)
+            optimizer.step()
+            optimizer.zero_grad()
+        values = {k: float(v.detach()) for k, v in losses.items()}
+        progress.set_postfix(
+            {k: f"{values[k]:.3f}" for k in ("total", "ce", "bce", "point") if k in values}
+        )
+        if accelerator.is_main_process and (step + 1) % config.log_every == 0:
+            _append_metrics(metrics, step + 1, values, time.perf_counter() - began)
+        if accelerator.is_main_process and (step + 1) % config.checkpoint_every == 0:
+            _save_checkpoint(out, step + 1, pipeline.model, optimizer, sam_stage)
+    if accelerator.is_main_process and end > start:
+        _save_checkpoint(out, end, pipeline.model, optimizer, sam_stage)
+    if end < config.steps:
+        return None
+    final = out / "model"
+    if accelerator.is_main_process:
+        export_model(pipeline, final)
+    return final
+
+
+def export_model(pipeline: VideoLISAPipeline, folder: Path) -> Path:
+    """Save the trained model in the published layout, LoRA folded in, with its CLIP tower
+    next to it (``vision_tower`` in config.json points there)."""
+    model = pipeline.model
+    merge_lora(model)
+    model.eval()
+    save_checkpoint(model, pipeline.tokenizer, folder)
+    tower = folder / "vision_tower"
+    model.vision_tower.save_pretrained(tower)
+    pipeline.preprocessor.clip_processor.save_pretrained(tower)
+    config = json.loads((folder / "config.json").read_text())
+    config["vision_tower"] = config["mm_vision_tower"] = "vision_tower"
+    (folder / "config.json").write_text(json.dumps(config, indent=2))
+    return folder
+
+
+def _optimizer(pipeline: VideoLISAPipeline, config: TrainConfig, sam_stage: bool):
+    groups = parameter_groups(pipeline.model, config, sam_stage)
+    return torch.optim.AdamW(groups, betas=config.betas, weight_decay=config.weight_decay)
+
+
+def _check_same_run(config: TrainConfig, out: Path) -> None:
+    saved = out / "train_config.json"
+    if saved.is_file() and TrainConfig.load(saved) != config:
+        raise ConfigError(
+            f"{out} holds a run with another configuration.",
+            "Use a new output_dir, or the same config to resume.",
+        )
+    config.save(saved)
+
+
+def _checkpoint_dir(out: Path, step: int) -> Path:
+    return out / "checkpoints" / f"step_{step:07d}"
+
+
+def _latest_step(out: Path) -> int:
+    steps = [
+        int(p.name.removeprefix("step_"))
+        for p in (out / "checkpoints").glob("step_*")
+        if (p / "complete").is_file()
+    ]
+    return max(steps, default=0)
+
+
+def _save_checkpoint(out: Path, step: int, model: nn.Module, optimizer, sam_stage: bool) -> None:
+    folder = _checkpoint_dir(out, step)
+    partial = folder.with_name(folder.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+    save_file(state, str(partial / "model.safetensors"))
+    torch.save(optimizer.state_dict(), partial / "optimizer.pt")
+    (partial / "complete").write_text(json.dumps({"step": step, "sam_stage": sam_stage}))
+    shutil.rmtree(folder, ignore_errors=True)
+    partial.rename(folder)
+    done = sorted((out / "checkpoints").glob("step_???????"))
+    for old in done[:-KEEP_CHECKPOINTS]:
+        shutil.rmtree(old)
+
+
+def _append_metrics(path: Path, step: int, values: dict[str, float], seconds: float) -> None:
+    new = not path.is_file()
+    with path.open("a", newline="") as handle:
+        writer = csv.writer(handle)
+        if new:
+            writer.writerow(["step", *METRICS, "seconds_per_step"])
+        writer.writerow([step, *(f"{values.get(m, 0.0):.5f}" for m in METRICS), f"{seconds:.3f}"])
