@@ -41,3 +41,17 @@ def test_trained_tokenizer_keeps_text_as_written(tiny):
     # The published rules prefix a chunk with "▁", which decodes to one leading space.
     assert tiny.tokenizer.decode(ids) == " " + text
     assert not set(ids[1:]) & set(tiny.tokenizer.added_tokens.values())
+
+
+def test_frame_counts_default_to_the_models_own(tiny, tmp_path):
+    import json
+
+    assert tiny.default_frames == (32, 4)  # no record: the published model's
+    config_file = tiny.folder / "config.json"
+    config = json.loads(config_file.read_text())
+    config.update(frames_sparse=6, frames_dense=3)
+    config_file.write_text(json.dumps(config))
+    reloaded = VideoLISAPipeline.from_pretrained(tiny.folder, device="cpu")
+    frames = np.zeros((10, 64, 64, 3), dtype=np.uint8)
+    encoded = reloaded.encode(frames)
+    assert len(encoded.sampling.sparse) == 6 and len(encoded.sampling.dense) == 3

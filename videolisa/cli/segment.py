@@ -29,8 +29,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help=f"force this answer (default {FORCED_ANSWER!r}, the published evaluation mode); "
         "<TRK> or the checkpoint's own track token marks each mask",
     )
-    parser.add_argument("--frames-sparse", type=int, default=32, help="frames seen by the LLM")
-    parser.add_argument("--frames-dense", type=int, default=4, help="of those, kept at full detail")
+    parser.add_argument(
+        "--frames-sparse",
+        type=int,
+        default=None,
+        help="frames seen by the LLM (default: the model's; 32 for the published one)",
+    )
+    parser.add_argument(
+        "--frames-dense",
+        type=int,
+        default=None,
+        help="of those, kept at full detail (default: the model's; 4 for the published one)",
+    )
     parser.add_argument("--max-new-tokens", type=int, default=128)
     parser.add_argument("--temperature", type=float, default=0.0, help="0 = greedy")
     parser.add_argument("--max-frames", type=int, default=2000, help="refuse longer videos")

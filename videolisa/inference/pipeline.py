@@ -98,15 +98,24 @@ class VideoLISAPipeline:
         return int(self.model.llm.config.max_position_embeddings)
 
     # ------------------------------------------------------------------------- video
+    @property
+    def default_frames(self) -> tuple[int, int]:
+        """(sparse, dense) frame counts the model was trained with: 32 and 4 for the published
+        checkpoint; models this project trains record theirs in config.json."""
+        return self.model.config.default_frames
+
     def encode(
         self,
         frames: np.ndarray,
-        num_sparse: int = 32,
-        num_dense: int = 4,
+        num_sparse: int | None = None,
+        num_dense: int | None = None,
         sam_batch: int = 8,
         progress: ProgressCallback | None = None,
     ) -> EncodedVideo:
-        """Encode (T, H, W, 3) uint8 RGB frames once for any number of questions."""
+        """Encode (T, H, W, 3) uint8 RGB frames once for any number of questions; frame counts
+        left out are the model's :attr:`default_frames`."""
+        num_sparse = num_sparse or self.default_frames[0]
+        num_dense = num_dense or self.default_frames[1]
         sampling = FrameSampling.for_video(len(frames), num_sparse, num_dense)
         return encode_video(self.model, self.preprocessor, frames, sampling, sam_batch, progress)
 

@@ -21,7 +21,15 @@ SUPPORTED_PROJECTORS = ("mlp2x_gelu",)
 SUPPORTED_SELECT_FEATURES = ("patch",)
 
 # Keys of a LLaVA config that are not Phi-3 fields; kept in ``raw`` and written back on save.
-_LLAVA_KEYS = ("mm_", "vision_tower", "out_dim", "sam_config", "track_token", "videolisa_")
+_LLAVA_KEYS = (
+    "mm_",
+    "vision_tower",
+    "out_dim",
+    "sam_config",
+    "track_token",
+    "frames_",
+    "videolisa_",
+)
 
 
 @dataclass
@@ -40,6 +48,7 @@ class VideoLISAConfig:
     mm_vision_select_layer: int = -2
     out_dim: int = 256  # size of the <TRK> prompt embedding = SAM's prompt_embed_dim
     track_token: str | None = None  # None: the tokenizer's one non-special added token
+    default_frames: tuple[int, int] = (32, 4)  # (sparse, dense) the model was trained with
 
     def __post_init__(self) -> None:
         projector = self.raw.get("mm_projector_type", "mlp2x_gelu")
@@ -102,6 +111,7 @@ class VideoLISAConfig:
             mm_vision_select_layer=int(raw.get("mm_vision_select_layer", -2)),
             out_dim=int(raw.get("out_dim", shapes["model.text_hidden_fcs.0.2.weight"][0])),
             track_token=raw.get("track_token"),
+            default_frames=(int(raw.get("frames_sparse", 32)), int(raw.get("frames_dense", 4))),
         )
 
     def llm_config(self, attn_implementation: str = "sdpa") -> Phi3Config:
@@ -130,6 +140,7 @@ class VideoLISAConfig:
         out["mm_hidden_size"] = self.mm_hidden_size
         out["out_dim"] = self.out_dim
         out["sam_config"] = self.sam.to_dict()
+        out["frames_sparse"], out["frames_dense"] = self.default_frames
         if self.track_token is not None:
             out["track_token"] = self.track_token
         return out

@@ -171,15 +171,19 @@ def train(config: TrainConfig, resume: bool = True, stop_at: int | None = None) 
         return None
     final = out / "model"
     if accelerator.is_main_process:
-        export_model(pipeline, final)
+        export_model(pipeline, final, (config.frames_sparse, config.frames_dense))
     return final
 
 
-def export_model(pipeline: VideoLISAPipeline, folder: Path) -> Path:
+def export_model(
+    pipeline: VideoLISAPipeline, folder: Path, default_frames: tuple[int, int]
+) -> Path:
     """Save the trained model in the published layout, LoRA folded in, with its CLIP tower
-    next to it (``vision_tower`` in config.json points there)."""
+    next to it (``vision_tower`` in config.json points there) and the frame counts it was
+    trained with as its defaults."""
     model = pipeline.model
     merge_lora(model)
+    model.config.default_frames = default_frames
     model.eval()
     save_checkpoint(model, pipeline.tokenizer, folder)
     tower = folder / "vision_tower"
