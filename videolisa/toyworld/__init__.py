@@ -45,6 +45,7 @@ __all__ = [
     "check_kinds",
     "generate_sample",
     "iter_samples",
+    "test_sample",
     "test_set",
     "train_sample",
 ]
@@ -148,18 +149,19 @@ def iter_samples(
     return stream()
 
 
+def test_sample(kind: str, index: int, config: WorldConfig | None = None) -> Sample:
+    """Held-out sample ``index`` of ``kind`` (a fixed seed, disjoint from training); depends on
+    nothing else, so any one of a test set can be drawn alone."""
+    check_kinds([kind])
+    seed = np.random.SeedSequence(
+        TEST_ENTROPY, spawn_key=(_TEST_DOMAIN, zlib.crc32(kind.encode()), index)
+    )
+    return generate_sample(
+        np.random.default_rng(seed), kind, config, video_id=f"test_{kind}_{index:05d}"
+    )
+
+
 def test_set(kind: str, n: int, config: WorldConfig | None = None) -> list[Sample]:
     """The first ``n`` held-out samples of ``kind`` (fixed seeds, disjoint from training)."""
     check_kinds([kind])
-    key = zlib.crc32(kind.encode())
-    return [
-        generate_sample(
-            np.random.default_rng(
-                np.random.SeedSequence(TEST_ENTROPY, spawn_key=(_TEST_DOMAIN, key, i))
-            ),
-            kind,
-            config,
-            video_id=f"test_{kind}_{i:05d}",
-        )
-        for i in range(n)
-    ]
+    return [test_sample(kind, i, config) for i in range(n)]

@@ -27,7 +27,8 @@ logger = logging.getLogger(__name__)
 
 TOKENIZER_SEED = 2**20  # toy-world stream whose text trains a scratch tokenizer
 TOKENIZER_SAMPLES = 20  # per kind
-HEAD_BIAS_INIT = 0.1  # keeps the <TRK> head's ReLU units alive at the start
+HEAD_BIAS_INIT = 0.5  # with HEAD_WEIGHT_SCALE, every ReLU unit of the <TRK> head starts alive
+HEAD_WEIGHT_SCALE = 0.1
 
 
 def toy_sentences(world: WorldConfig) -> list[str]:
@@ -54,7 +55,10 @@ def initial_pipeline(config: TrainConfig, world: WorldConfig) -> VideoLISAPipeli
         create_tiny_checkpoint(folder, toy_sentences(world), sizes, seed=config.seed)
         logger.info("built a %s model from scratch in %s", sizes, folder)
     pipeline = VideoLISAPipeline.from_pretrained(folder, dtype="float32", device="cpu")
+    # The first from-scratch attempt lost the <TRK> head's ReLU units early, which made the
+    # prompt embedding constant; start them all alive (pre-activations near +0.5).
     with torch.no_grad():
+        pipeline.model.text_hidden_fcs[0].weight.mul_(HEAD_WEIGHT_SCALE)
         pipeline.model.text_hidden_fcs[0].bias.fill_(HEAD_BIAS_INIT)
     return pipeline
 

@@ -1,0 +1,91 @@
+"""``python -m videolisa eval --benchmark toyworld`` on a small untrained model, and the toy-world
+summary worked out by hand."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from videolisa.cli import main
+from videolisa.evaluation.benchmarks.toyworld import ToyWorldBenchmark
+from videolisa.modeling.tiny import create_tiny_checkpoint
+from videolisa.toyworld import KINDS
+from videolisa.toyworld import test_set as held_out_set
+
+SUMMARY_KEYS = {"J", "F", "J&F", "per_kind", "text_accuracy", "trk_precision", "trk_recall"}
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory) -> Path:
+    sentences = [
+        text
+        for kind in KINDS
+        for sample in held_out_set(kind, 2)
+        for turn in sample.turns
+        for text in (turn.question, turn.answer)
+    ]
+    return create_tiny_checkpoint(tmp_path_factory.mktemp("tiny") / "ck", sentences * 3)
+
+
+def run_toyworld(checkpoint: Path, out: Path, *extra: str) -> dict:
+    argv = ["eval", "--model", str(checkpoint), "--device", "cpu", "--benchmark", "toyworld"]
+    sizes = ["--frames-sparse", "4", "--frames-dense", "1", "--max-new-tokens", "6"]
+    assert main([*argv, *sizes, "--out", str(out), *extra]) == 0
+    return json.loads((out / "summary.json").read_text())
+
+
+def test_held_out_sets_by_generation(checkpoint, tmp_path):
+    out = tmp_path / "out"
+    summary = run_toyworld(checkpoint, out, "--samples-per-kind", "1")
+    assert summary["items"] == len(KINDS)
+    assert set(summary) >= SUMMARY_KEYS
+    tracking_kinds = {"attribute", "motion", "comparison", "rule", "several", "multi_turn"}
+    assert set(summary["per_kind"]) == tracking_kinds
+    assert summary["text_turns"] == 2  # kind text, and the first turn of multi_turn
+    assert summary["turns"] == len(KINDS) + 1
+    records = [json.loads(p.read_text()) for p in (out / "done").iterdir()]
+    multi_turn = next(r for r in records if r["kind"] == "multi_turn")
+    assert [t["reference"] for t in multi_turn["turns"]][1].count("<TRK>") == 1
+
+
+def test_a_folder_written_by_the_toyworld_command(checkpoint, tmp_path):
+    data = tmp_path / "toy"
+    written = ["toyworld", "--out", str(data), "--videos", "2", "--kinds", "several,text"]
+    assert main([*written, "--max-frames", "8", "--max-size", "64"]) == 0
+    summary = run_toyworld(checkpoint, tmp_path / "out", "--data", str(data), "--limit", "1")
+    assert summary["items"] == 1 and summary["per_kind"].keys() == {"several"}
+
+
+def test_summary_by_hand():
+    def turn(answer: str, reference: str) -> dict:
+        return {"question": "q", "answer": answer, "reference": reference}
+
+    records = [
+        {"key": "a", "kind": "text", "turns": [turn("There are 3.", "There are 3.")]},
+        {
+            "key": "b",
+            "kind": "multi_turn",
+            "turns": [
+                turn("It is red <TRK>.", "It is blue."),
+                turn("Sure, <TRK>.", "Sure, <TRK>."),
+            ],
+            "j": 0.5,
+            "f": 0.7,
+        },
+        {
+            "key": "c",
+            "kind": "several",
+            "turns": [turn("No.", "<TRK> and <TRK>.")],
+            "j": 0.0,
+            "f": 0.1,
+        },
+    ]
+    summary = ToyWorldBenchmark([], []).summarize(records)
+    assert summary["J"] == pytest.approx(0.25) and summary["F"] == pytest.approx(0.4)
+    assert summary["J&F"] == pytest.approx(0.325)
+    assert summary["per_kind"] == {"multi_turn": pytest.approx(0.6), "several": pytest.approx(0.05)}
+    assert summary["text_accuracy"] == 0.5
+    # <TRK> predicted in 2 turns (1 right), present in 2 references (1 found).
+    assert summary["trk_precision"] == 0.5 and summary["trk_recall"] == 0.5

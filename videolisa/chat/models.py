@@ -1,0 +1,84 @@
+"""Which model the chat app runs: the one asked for, the bundled toy-world model, or a demo.
+
+Order: ``--model``, then the environment variable ``VIDEOLISA_MODEL``, then the bundled toy-world
+model (:data:`~videolisa.defaults.DEFAULT_MODEL`) if it is there; otherwise a tiny randomly
+initialised model is created once in the user's cache folder so that the app still runs (its
+answers and masks are meaningless, and the app says so).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from videolisa.defaults import DEFAULT_MODEL
+from videolisa.modeling.tiny import create_tiny_checkpoint
+from videolisa.toyworld import KINDS, generate_sample
+
+logger = logging.getLogger(__name__)
+
+MODEL_ENV = "VIDEOLISA_MODEL"
+DEMO_FOLDER = "untrained-demo"
+DEMO_SEED = 0
+DEMO_SAMPLES_PER_KIND = 20  # toy-world conversations whose text trains the demo tokenizer
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """A checkpoint folder or hub id; ``untrained`` for the random demo model."""
+
+    model: str
+    untrained: bool = False
+
+
+def choose_model(requested: str | None, cache_root: Path | None = None) -> ModelChoice:
+    """The model to load: ``requested``, ``$VIDEOLISA_MODEL``, the bundled model, or the demo
+    model (created under ``cache_root``, default ``$XDG_CACHE_HOME/videolisa``)."""
+    for candidate in (requested, os.environ.get(MODEL_ENV)):
+        if candidate:
+            return ModelChoice(candidate)
+    if (DEFAULT_MODEL / "config.json").is_file():
+        return ModelChoice(str(DEFAULT_MODEL))
+    folder = demo_checkpoint(cache_root or default_cache_root())
+    logger.warning("no model given and %s is missing: using untrained weights", DEFAULT_MODEL)
+    return ModelChoice(str(folder), untrained=True)
+
+
+def default_cache_root() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "videolisa"
+
+
+def demo_sentences(samples_per_kind: int = DEMO_SAMPLES_PER_KIND) -> list[str]:
+    """Questions and answers of every toy-world kind (fixed seeds)."""
+    rng = np.random.default_rng(DEMO_SEED)
+    sentences = []
+    for kind in KINDS:
+        for _ in range(samples_per_kind):
+            for turn in generate_sample(rng, kind).turns:
+                sentences += [turn.question, turn.answer]
+    return sentences
+
+
+def demo_checkpoint(cache_root: Path) -> Path:
+    """``cache_root/untrained-demo``: a tiny random VideoLISA, created on first use."""
+    folder = cache_root / DEMO_FOLDER
+    if (folder / "config.json").is_file():
+        return folder
+    cache_root.mkdir(parents=True, exist_ok=True)
+    # Built beside its final place and renamed, so an interrupted build is never loaded.
+    staging = Path(tempfile.mkdtemp(prefix=f"{DEMO_FOLDER}-", dir=cache_root))
+    try:
+        create_tiny_checkpoint(staging / "model", demo_sentences(), seed=DEMO_SEED)
+        shutil.rmtree(folder, ignore_errors=True)
+        (staging / "model").rename(folder)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    logger.info("created untrained demo weights in %s", folder)
+    return folder

@@ -1,0 +1,129 @@
+"""``python -m videolisa eval``: run a benchmark with the published prompts and score it."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from videolisa.cli.segment import add_model_arguments, load_pipeline
+from videolisa.errors import ConfigError
+from videolisa.evaluation.benchmarks import BENCHMARKS
+
+DESCRIPTION = """\
+Run a benchmark with the published evaluation prompts and forced answer ("Sure, <TRK>." for
+videos, "<TRK>." for images), write the predictions in the layout the benchmark's scorer reads,
+score what can be scored locally and write DIR/summary.json.
+
+--data per benchmark:
+  reasonvos  the ReasonVOS folder (JPEGImages/, Annotations/, meta_expressions.json);
+             predictions DIR/predictions/<video>/<obj_id>/<frame>.png; J, F, J&F
+  mevis      a MeViS split folder (valid_u: with mask_dict.json, scored here; valid: without,
+             predictions DIR/Annotations/... zipped to DIR/submission.zip for the server)
+  refytvos   the Ref-YouTube-VOS root (valid/JPEGImages/, meta_expressions/valid/);
+             DIR/Annotations/<video>/<exp_id>/<frame>.png zipped to DIR/submission.zip
+  refdavis   the Ref-DAVIS17 root in Ref-YouTube-VOS layout; scored per expression against
+             valid/Annotations where present
+  reasonseg  a ReasonSeg split folder (<name>.jpg + <name>.json); gIoU, cIoU
+  refcoco    LISA's refer_seg folder (<dataset>/refs(<by>).p, <dataset>/instances.json,
+             images/mscoco/images/train2014/); --refer-split picks the set; gIoU, cIoU
+  toyworld   a folder written by 'python -m videolisa toyworld', or none: the held-out test
+             sets; answers are generated (greedy); J, F, J&F, per_kind, text_accuracy,
+             trk_precision, trk_recall
+
+Resumable: a restarted run skips finished items (DIR/done/). Under 'accelerate launch -m
+videolisa eval ...' the processes share the items; the main process writes the summary."""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "eval",
+        help="run and score a benchmark (ReasonVOS, MeViS, Ref-YouTube-VOS, ...)",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_model_arguments(parser)
+    parser.add_argument("--benchmark", required=True, choices=BENCHMARKS)
+    parser.add_argument("--data", type=Path, default=None, help="the benchmark's folder")
+    parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder")
+    parser.add_argument("--frames-sparse", type=int, default=32, help="frames seen by the LLM")
+    parser.add_argument("--frames-dense", type=int, default=4, help="of those, kept at full detail")
+    parser.add_argument("--limit", type=int, default=None, metavar="N", help="first N items only")
+    parser.add_argument(
+        "--samples-per-kind",
+        type=int,
+        default=50,
+        metavar="N",
+        help="toyworld without --data: test samples of each question kind (default 50)",
+    )
+    parser.add_argument(
+        "--max-new-tokens", type=int, default=128, help="toyworld: longest generated answer"
+    )
+    parser.add_argument(
+        "--refer-split",
+        default="refcoco|unc|val",
+        metavar="DATASET|BY|SPLIT",
+        help="refcoco: references to run (default refcoco|unc|val; e.g. refcocog|umd|test)",
+    )
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from videolisa.evaluation.benchmarks import RunSettings, load_benchmark
+    from videolisa.evaluation.runner import current_shard, run_benchmark
+    from videolisa.inference.generation import GenerationSettings
+
+    for flag in ("limit", "samples_per_kind", "frames_sparse", "frames_dense"):
+        value = getattr(args, flag)
+        if value is not None and value < 1:
+            name = "--" + flag.replace("_", "-")
+            raise ConfigError(f"{name} must be at least 1, got {value}.", f"Pass {name} 1 or more.")
+    settings = RunSettings(
+        args.frames_sparse,
+        args.frames_dense,
+        GenerationSettings(max_new_tokens=args.max_new_tokens),
+    )
+    run_config = {
+        "benchmark": args.benchmark,
+        "data": str(args.data.resolve()) if args.data else None,
+        "model": _where(args.model),
+        "vision_tower": _where(args.vision_tower),
+        "dtype": args.dtype,
+        "quantization": "4bit" if args.load_4bit else "8bit" if args.load_8bit else None,
+        "frames_sparse": args.frames_sparse,
+        "frames_dense": args.frames_dense,
+    }
+    if args.benchmark == "refcoco":
+        run_config["refer_split"] = args.refer_split
+    if args.benchmark == "toyworld":
+        run_config["max_new_tokens"] = args.max_new_tokens
+        if args.data is None:
+            run_config["samples_per_kind"] = args.samples_per_kind
+    shard = current_shard()
+    benchmark = load_benchmark(
+        args.benchmark,
+        args.data,
+        args.out,
+        samples_per_kind=args.samples_per_kind,
+        refer_split=args.refer_split,
+    )
+    summary = run_benchmark(
+        benchmark,
+        lambda: load_pipeline(args),
+        args.out,
+        settings,
+        run_config,
+        args.limit,
+        shard,
+    )
+    if summary is None:
+        return 0
+    scores = {k: v for k, v in summary.items() if isinstance(v, float)}
+    print(" ".join(f"{name} {value:.4f}" for name, value in scores.items()))
+    print(f"{summary['items']} items; wrote {args.out / 'summary.json'}")
+    return 0
+
+
+def _where(model: str | None) -> str | None:
+    """A local folder as an absolute path (so a resumed run may name it otherwise); a hub id
+    as given."""
+    return str(Path(model).resolve()) if model and Path(model).exists() else model

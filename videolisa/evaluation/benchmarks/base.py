@@ -1,0 +1,131 @@
+"""What the evaluation runner needs from a benchmark adapter."""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from PIL import Image
+
+from videolisa.errors import UserInputError
+
+if TYPE_CHECKING:
+    from videolisa.inference.generation import GenerationSettings
+    from videolisa.inference.pipeline import VideoLISAPipeline
+
+Record = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """How every item is run: frames the LLM sees and, where answers are generated, how."""
+
+    num_sparse: int
+    num_dense: int
+    generation: GenerationSettings
+
+
+class Benchmark(ABC):
+    """A list of items, how to run one, and how to sum up the records they leave.
+
+    ``run_item`` writes the item's predictions under ``out_dir`` and returns a JSON-serialisable
+    record (its scores); the runner stores it as the item's done marker. ``summarize`` must depend
+    only on the records, so a resumed run gives the same summary.
+    """
+
+    name: str
+
+    @abstractmethod
+    def keys(self) -> list[str]:
+        """Unique names of the items, in evaluation order."""
+
+    @abstractmethod
+    def run_item(
+        self, index: int, pipeline: VideoLISAPipeline, out_dir: Path, settings: RunSettings
+    ) -> Record:
+        """Run item ``index``, write its predictions, return its record."""
+
+    @abstractmethod
+    def summarize(self, records: Sequence[Record]) -> dict[str, Any]:
+        """The benchmark's scores from the records of all items, in item order."""
+
+    @abstractmethod
+    def headline(self, records: Sequence[Record]) -> str:
+        """A short running score for the progress bar."""
+
+    def finish(self, out_dir: Path, records: Sequence[Record]) -> dict[str, Any]:
+        """Work once the items are done (e.g. a submission zip); extra summary entries."""
+        return {}
+
+
+def read_rgb_frames(paths: Sequence[Path]) -> np.ndarray:
+    """(T, H, W, 3) uint8 RGB frames from image files of one size."""
+    frames = []
+    for path in paths:
+        try:
+            with Image.open(path) as image:
+                frames.append(np.asarray(image.convert("RGB")))
+        except OSError as error:
+            raise UserInputError(f"Cannot read frame {path}: {error}.", "Check --data.") from error
+        if frames[-1].shape != frames[0].shape:
+            raise UserInputError(
+                f"Frame {path} is {frames[-1].shape[1]}x{frames[-1].shape[0]}, unlike "
+                f"{paths[0].name}.",
+                "All frames of a video must have one size.",
+            )
+    return np.stack(frames)
+
+
+def jpeg_frames(folder: Path) -> tuple[Path, ...]:
+    """The ``*.jpg`` files of a video folder in sorted order, as the published scripts list them."""
+    paths = tuple(sorted(folder.glob("*.jpg")))
+    if not paths:
+        raise UserInputError(f"No .jpg frames in {folder}.", "Check --data.")
+    return paths
+
+
+def single_track(masks: np.ndarray, num_frames: int, height: int, width: int) -> np.ndarray:
+    """(T, H, W) masks of the first track of ``masks`` (K, T, H, W), empty when K is 0."""
+    if len(masks):
+        return masks[0]
+    return np.zeros((num_frames, height, width), dtype=bool)
+
+
+def read_json(path: Path, what: str) -> Any:
+    """The content of a JSON file; ``what`` names it in the error message."""
+    try:
+        with path.open(encoding="utf-8") as file:
+            return json.load(file)
+    except FileNotFoundError as error:
+        raise UserInputError(f"{path} does not exist.", f"Pass {what} in --data.") from error
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise UserInputError(f"Cannot read {path} as JSON: {error}.", f"Pass {what}.") from error
+
+
+def meta_videos(meta: Path) -> dict[str, Any]:
+    """The ``videos`` object of a ``meta_expressions.json``, each with an ``expressions`` object."""
+    content = read_json(meta, "the benchmark's meta_expressions.json")
+    videos = content.get("videos") if isinstance(content, dict) else None
+    if not isinstance(videos, dict) or not all(
+        isinstance(v, dict) and isinstance(v.get("expressions"), dict) for v in videos.values()
+    ):
+        raise UserInputError(
+            f'{meta} has no "videos" object with "expressions" per video.',
+            "Pass the benchmark's meta_expressions.json.",
+        )
+    return videos
+
+
+def text_field(entry: dict[str, Any], name: str, where: str) -> str:
+    """``entry[name]``, which must be a string; ``where`` names the entry in messages."""
+    value = entry.get(name)
+    if not isinstance(value, str):
+        raise UserInputError(
+            f'{where} lacks a text "{name}" field.', "Check that --benchmark matches --data."
+        )
+    return value

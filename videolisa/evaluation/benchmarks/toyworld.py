@@ -1,0 +1,129 @@
+"""The toy world's held-out test sets, answered by generation.
+
+Items are the first ``per_kind`` test samples of every kind, interleaved kind by kind
+(:func:`videolisa.toyworld.test_sample`), or the samples of a folder written by
+``python -m videolisa toyworld``. Every turn of a conversation is answered by greedy generation,
+after the reference conversation before it (the history), so the model decides itself whether to
+emit ``<TRK>``. Per turn the record keeps the generated and the reference answer; turns whose
+reference tracks objects are scored by J and F, predicted track k against reference track k
+(a missing track is an empty mask), the mean over the reference tracks. Predicted masks go to
+``OUT/predictions/<item>/<turn>/<track>/<frame:05d>.png``.
+
+Summary: J, F, J&F over the tracking turns; ``per_kind`` J&F; ``text_accuracy``, the exact-match
+rate of the answers of turns that track nothing (kind ``text``, the first turn of ``multi_turn``);
+``trk_precision`` and ``trk_recall`` of "the answer contains <TRK>" over all turns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from videolisa.chat.template import Message
+from videolisa.evaluation.benchmarks.base import Benchmark, Record, RunSettings
+from videolisa.evaluation.metrics import sequence_scores
+from videolisa.toyworld import KINDS, TRK, Sample, test_sample
+from videolisa.toyworld.disk import read_toyworld_folder
+from videolisa.video import write_mask_png
+
+
+class ToyWorldBenchmark(Benchmark):
+    """Toy-world conversations; ``samples[i]()`` draws or reads sample i."""
+
+    name = "toyworld"
+
+    def __init__(self, keys: Sequence[str], samples: Sequence[Callable[[], Sample]]) -> None:
+        self._keys = list(keys)
+        self._samples = list(samples)
+
+    def keys(self) -> list[str]:
+        return self._keys
+
+    def run_item(self, index, pipeline, out_dir: Path, settings: RunSettings) -> Record:
+        sample = self._samples[index]()
+        encoded = pipeline.encode(sample.frames, settings.num_sparse, settings.num_dense)
+        history: list[Message] = []
+        turns = []
+        scores = []
+        for number, turn in enumerate(sample.turns):
+            answer = pipeline.answer(encoded, history, turn.question, settings=settings.generation)
+            history += [Message("user", turn.question), Message("assistant", turn.answer)]
+            turns.append(
+                {"question": turn.question, "answer": answer.text, "reference": turn.answer}
+            )
+            if not turn.track_objects:
+                continue
+            masks = pipeline.track_masks(encoded, answer.track_embeddings)
+            folder = out_dir / "predictions" / self._keys[index] / str(number)
+            for track, track_masks in enumerate(masks):
+                (folder / str(track)).mkdir(parents=True, exist_ok=True)
+                for t, mask in enumerate(track_masks):
+                    write_mask_png(folder / str(track) / f"{t:05d}.png", mask)
+            empty = np.zeros(sample.masks.shape[1:], dtype=bool)
+            for track, obj in enumerate(turn.track_objects):
+                pred = masks[track] if track < len(masks) else empty
+                scores.append(sequence_scores(pred, sample.masks[obj]))
+        record: Record = {"key": self._keys[index], "kind": sample.kind, "turns": turns}
+        if scores:
+            record["j"] = float(np.mean([j for j, _ in scores]))
+            record["f"] = float(np.mean([f for _, f in scores]))
+        return record
+
+    def summarize(self, records: Sequence[Record]) -> dict[str, Any]:
+        tracked = [r for r in records if "j" in r]
+        j = _mean([r["j"] for r in tracked])
+        f = _mean([r["f"] for r in tracked])
+        per_kind = {
+            kind: _mean([(r["j"] + r["f"]) / 2 for r in tracked if r["kind"] == kind])
+            for kind in dict.fromkeys(r["kind"] for r in tracked)
+        }
+        turns = [turn for r in records for turn in r["turns"]]
+        text_turns = [t for t in turns if TRK not in t["reference"]]
+        pred = np.array([TRK in t["answer"] for t in turns], dtype=bool)
+        ref = np.array([TRK in t["reference"] for t in turns], dtype=bool)
+        hits = int(np.count_nonzero(pred & ref))
+        return {
+            "samples": len(records),
+            "J": j,
+            "F": f,
+            "J&F": (j + f) / 2,
+            "per_kind": per_kind,
+            "text_accuracy": _mean(
+                [t["answer"].strip() == t["reference"].strip() for t in text_turns]
+            ),
+            "text_turns": len(text_turns),
+            "trk_precision": hits / max(int(np.count_nonzero(pred)), 1),
+            "trk_recall": hits / max(int(np.count_nonzero(ref)), 1),
+            "turns": len(turns),
+        }
+
+    def headline(self, records: Sequence[Record]) -> str:
+        summary = self.summarize(records)
+        return f"J&F {summary['J&F']:.4f} text {summary['text_accuracy']:.3f}"
+
+
+def held_out(per_kind: int) -> ToyWorldBenchmark:
+    """The first ``per_kind`` test samples of every kind, kind by kind: all kinds' sample 0,
+    then all kinds' sample 1, ..."""
+    pairs = [(kind, i) for i in range(per_kind) for kind in KINDS]
+    return ToyWorldBenchmark(
+        [f"test_{kind}_{i:05d}" for kind, i in pairs],
+        [lambda kind=kind, i=i: test_sample(kind, i) for kind, i in pairs],
+    )
+
+
+def from_folder(data: Path) -> ToyWorldBenchmark:
+    """The samples of a folder written by ``python -m videolisa toyworld``, one per expression."""
+    samples = list(read_toyworld_folder(data))
+    return ToyWorldBenchmark(
+        [f"{sample.video_id}_{i}" for i, sample in enumerate(samples)],
+        [lambda sample=sample: sample for sample in samples],
+    )
+
+
+def _mean(values: Sequence[float]) -> float:
+    """The mean of ``values``; 0.0 when there are none."""
+    return float(np.mean(values)) if len(values) else 0.0
