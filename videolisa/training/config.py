@@ -64,6 +64,7 @@ class TrainConfig:
     bce_weight: float = 2.0
     dice_weight: float = 0.5
     point_prompt_weight: float = 0.0  # auxiliary SAM loss with point prompts (keeps SAM's skill)
+    probe_weight: float = 0.0  # auxiliary: read the target's colour and shape from <TRK>
     freeze_sam_encoder: bool = True
     mixed_precision: str = "no"
     checkpoint_every: int = 100

@@ -166,8 +166,8 @@ def example_losses(
     the hidden state before its token goes through the ``<TRK>`` head and the mask decoder
     against the SAM embeddings of the D dense frames; ``bce`` and ``dice`` average over the
     K * D (track, frame) masks at the frames' size, and are 0 for an answer without tracks.
-    The returned ``embeddings`` (K, out_dim) are the track prompt embeddings (detached), for
-    checking that they vary with the question.
+    The returned ``embeddings`` (K, out_dim) are the track prompt embeddings, for auxiliary
+    losses and for checking that they vary with the question.
     """
     if features.sampling != example.sampling:
         raise ValueError("the visual features are not the example's")
@@ -188,7 +188,7 @@ def example_losses(
         bce = dice = ce.new_zeros(())
         embeddings = ce.new_zeros((0, model.config.out_dim))
     total = weights.ce * ce + weights.bce * bce + weights.dice * dice
-    return {"ce": ce, "bce": bce, "dice": dice, "total": total, "embeddings": embeddings.detach()}
+    return {"ce": ce, "bce": bce, "dice": dice, "total": total, "embeddings": embeddings}
 
 
 def _mask_losses(

@@ -32,11 +32,12 @@ from videolisa.training.config import TrainConfig
 from videolisa.training.examples import build_example, example_losses, visual_features
 from videolisa.training.losses import LossWeights
 from videolisa.training.point_prompts import point_prompt_losses
+from videolisa.training.probe import AttributeProbe
 from videolisa.training.setup import initial_pipeline, merge_lora, parameter_groups
 
 logger = logging.getLogger(__name__)
 
-METRICS = ("ce", "bce", "dice", "point", "total", "embedding_std")
+METRICS = ("ce", "bce", "dice", "point", "probe", "total", "embedding_std")
 KEEP_CHECKPOINTS = 2
 
 
@@ -56,6 +57,7 @@ class TrainingStep(nn.Module):
         self.config = config
         self.world = world
         self.weights = LossWeights(config.ce_weight, config.bce_weight, config.dice_weight)
+        self.probe = AttributeProbe(pipeline.model.config.out_dim)
 
     def forward(self, step: int, sam_stage: bool) -> dict[str, torch.Tensor]:
         """Mean losses over the step's ``batch_size`` samples."""
@@ -65,7 +67,7 @@ class TrainingStep(nn.Module):
             index = step * self.config.batch_size + slot
             losses = self._sample_losses(index, sam_stage)
             if "embeddings" in losses:
-                embeddings.append(losses.pop("embeddings"))
+                embeddings.append(losses.pop("embeddings").detach())
             for name, value in losses.items():
                 sums[name] = sums.get(name, 0) + value / self.config.batch_size
         stacked = torch.cat(embeddings) if embeddings else torch.zeros(0)
@@ -78,12 +80,9 @@ class TrainingStep(nn.Module):
         rng = np.random.default_rng(np.random.SeedSequence(config.seed, spawn_key=(7, index)))
         kinds = active_kinds(config, index // config.batch_size)
         sample = train_sample(config.seed, index, kinds[index % len(kinds)], self.world)
+        turn_index = int(rng.integers(len(sample.turns)))
         example = build_example(
-            self.pipeline,
-            sample,
-            int(rng.integers(len(sample.turns))),
-            config.frames_sparse,
-            config.frames_dense,
+            self.pipeline, sample, turn_index, config.frames_sparse, config.frames_dense
         )
         features = visual_features(self.model, self.pipeline.preprocessor, example)
         dense = list(example.sampling.dense_frames)
@@ -98,8 +97,17 @@ class TrainingStep(nn.Module):
         if sam_stage:
             return {"point": point_loss, "total": point_loss}
         losses = example_losses(self.model, example, features, self.weights)
+        track_objects = sample.turns[turn_index].track_objects
+        probe = (
+            self.probe.loss(losses["embeddings"], sample, track_objects)
+            if track_objects
+            else point_loss * 0
+        )
         losses["point"] = point_loss
-        losses["total"] = losses["total"] + config.point_prompt_weight * point_loss
+        losses["probe"] = probe
+        losses["total"] = (
+            losses["total"] + config.point_prompt_weight * point_loss + config.probe_weight * probe
+        )
         return losses
 
 
@@ -126,17 +134,17 @@ def train(config: TrainConfig, resume: bool = True, stop_at: int | None = None) 
         gradient_accumulation_steps=config.grad_accumulation,
         cpu=not torch.cuda.is_available(),
     )
-    step_module = TrainingStep(pipeline, config, world)
+    trainable = TrainingStep(pipeline, config, world)  # the model and the training-only probe
     start = _latest_step(out) if resume else 0
     sam_stage = config.sam_pretrain_steps > 0
     if start:
         saved = _checkpoint_dir(out, start)
-        pipeline.model.load_state_dict(load_file(str(saved / "model.safetensors")))
+        trainable.load_state_dict(load_file(str(saved / "model.safetensors")))
         sam_stage = json.loads((saved / "complete").read_text())["sam_stage"]
-    optimizer = _optimizer(pipeline, config, sam_stage)
+    optimizer = _optimizer(trainable, config, sam_stage)
     if start:
         optimizer.load_state_dict(torch.load(saved / "optimizer.pt", weights_only=True))
-    step_module, optimizer = accelerator.prepare(step_module, optimizer)
+    step_module, optimizer = accelerator.prepare(trainable, optimizer)
     pipeline.model.train()
     metrics = out / "metrics.csv"
     end = min(stop_at or config.steps, config.steps)
@@ -149,12 +157,12 @@ def train(config: TrainConfig, resume: bool = True, stop_at: int | None = None) 
     for step in progress:
         if sam_stage and step >= config.sam_pretrain_steps:
             sam_stage = False
-            optimizer = accelerator.prepare(_optimizer(pipeline, config, sam_stage))
+            optimizer = accelerator.prepare(_optimizer(trainable, config, sam_stage))
         began = time.perf_counter()
         with accelerator.accumulate(step_module):
             losses = step_module(step, sam_stage)
             accelerator.backward(losses["total"])
-            accelerator.clip_grad_norm_(pipeline.model.parameters(), 1.0)
+            accelerator.clip_grad_norm_(trainable.parameters(), 1.0)
             optimizer.step()
             optimizer.zero_grad()
         values = {k: float(v.detach()) for k, v in losses.items()}
@@ -164,9 +172,9 @@ def train(config: TrainConfig, resume: bool = True, stop_at: int | None = None) 
         if accelerator.is_main_process and (step + 1) % config.log_every == 0:
             _append_metrics(metrics, step + 1, values, time.perf_counter() - began)
         if accelerator.is_main_process and (step + 1) % config.checkpoint_every == 0:
-            _save_checkpoint(out, step + 1, pipeline.model, optimizer, sam_stage)
+            _save_checkpoint(out, step + 1, trainable, optimizer, sam_stage)
     if accelerator.is_main_process and end > start:
-        _save_checkpoint(out, end, pipeline.model, optimizer, sam_stage)
+        _save_checkpoint(out, end, trainable, optimizer, sam_stage)
     if end < config.steps:
         return None
     final = out / "model"
@@ -195,8 +203,12 @@ def export_model(
     return folder
 
 
-def _optimizer(pipeline: VideoLISAPipeline, config: TrainConfig, sam_stage: bool):
-    groups = parameter_groups(pipeline.model, config, sam_stage)
+def _optimizer(trainable: TrainingStep, config: TrainConfig, sam_stage: bool):
+    groups = parameter_groups(trainable.model, config, sam_stage)
+    if not sam_stage and config.probe_weight > 0:
+        groups.append(
+            {"params": list(trainable.probe.parameters()), "lr": config.head_lr or config.lr}
+        )
     return torch.optim.AdamW(groups, betas=config.betas, weight_decay=config.weight_decay)
 
 
