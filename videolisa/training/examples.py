@@ -166,8 +166,9 @@ def example_losses(
     the hidden state before its token goes through the ``<TRK>`` head and the mask decoder
     against the SAM embeddings of the D dense frames; ``bce`` and ``dice`` average over the
     K * D (track, frame) masks at the frames' size, and are 0 for an answer without tracks.
-    The returned ``embeddings`` (K, out_dim) are the track prompt embeddings, for auxiliary
-    losses and for checking that they vary with the question.
+    Also returned, for auxiliary losses and for checking that they vary with the question:
+    ``track_states`` (K, H), the LLM states that predict each ``<TRK>``, and ``embeddings``
+    (K, out_dim), the prompt embeddings the head makes of them.
     """
     if features.sampling != example.sampling:
         raise ValueError("the visual features are not the example's")
@@ -182,28 +183,34 @@ def example_losses(
     logits = model.llm.lm_head(states[labelled]).float()
     ce = F.cross_entropy(logits, targets[labelled])
 
+    positions = [
+        llm_position(i, example.input_ids, len(video_tokens)) - 1 for i in example.track_positions
+    ]
+    track_states = states[positions]  # (K, H)
+    embeddings = model.track_embeddings(track_states)  # (K, out_dim)
     if example.track_positions:
-        bce, dice, embeddings = _mask_losses(model, example, features, states, len(video_tokens))
+        bce, dice = _mask_losses(model, example, features, embeddings)
     else:
         bce = dice = ce.new_zeros(())
-        embeddings = ce.new_zeros((0, model.config.out_dim))
     total = weights.ce * ce + weights.bce * bce + weights.dice * dice
-    return {"ce": ce, "bce": bce, "dice": dice, "total": total, "embeddings": embeddings}
+    return {
+        "ce": ce,
+        "bce": bce,
+        "dice": dice,
+        "total": total,
+        "track_states": track_states,
+        "embeddings": embeddings,
+    }
 
 
 def _mask_losses(
     model: VideoLISAModel,
     example: TrainingExample,
     features: VisualFeatures,
-    states: torch.Tensor,
-    num_video_tokens: int,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """BCE and Dice of the (K * D, H, W) dense-frame masks of the example's K tracks, and the
-    (K, out_dim) track embeddings."""
-    positions = [
-        llm_position(i, example.input_ids, num_video_tokens) - 1 for i in example.track_positions
-    ]
-    embeddings = model.track_embeddings(states[positions])  # (K, out_dim)
+    embeddings: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """BCE and Dice of the (K * D, H, W) dense-frame masks of the example's K tracks, from
+    their (K, out_dim) prompt embeddings."""
     logits = torch.cat(
         [
             model.upscale_masks(
@@ -216,4 +223,4 @@ def _mask_losses(
     )  # (K * D, H, W), track-major
     dense = list(example.sampling.dense_frames)
     truth = torch.from_numpy(example.target_masks[:, dense]).flatten(0, 1).to(logits.device)
-    return sigmoid_bce_loss(logits, truth), dice_loss(logits, truth), embeddings
+    return sigmoid_bce_loss(logits, truth), dice_loss(logits, truth)

@@ -57,7 +57,7 @@ class TrainingStep(nn.Module):
         self.config = config
         self.world = world
         self.weights = LossWeights(config.ce_weight, config.bce_weight, config.dice_weight)
-        self.probe = AttributeProbe(pipeline.model.config.out_dim)
+        self.probe = AttributeProbe(pipeline.model.config.hidden_size)
 
     def forward(self, step: int, sam_stage: bool) -> dict[str, torch.Tensor]:
         """Mean losses over the step's ``batch_size`` samples."""
@@ -98,8 +98,9 @@ class TrainingStep(nn.Module):
             return {"point": point_loss, "total": point_loss}
         losses = example_losses(self.model, example, features, self.weights)
         track_objects = sample.turns[turn_index].track_objects
+        track_states = losses.pop("track_states")
         probe = (
-            self.probe.loss(losses["embeddings"], sample, track_objects)
+            self.probe.loss(track_states, sample, track_objects)
             if track_objects
             else point_loss * 0
         )
