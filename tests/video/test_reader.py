@@ -400,6 +400,41 @@ def test_side_limit(make_video, pattern, tmp_path):
     assert read_video(video_path, VideoLimits(max_side=64)).width == 64
 
 
+@pytest.mark.parametrize("name", ["clip.mp4", "clip.mkv"])  # mkv: no frame count stored
+def test_pixel_limit_for_videos(make_video, pattern, monkeypatch, name):
+    path = make_video(name, pattern(12))  # 12 frames of 64×48 = 36,864 pixels
+    decoded = []
+    to_ndarray = av.VideoFrame.to_ndarray
+    monkeypatch.setattr(
+        av.VideoFrame, "to_ndarray", lambda self, **kw: decoded.append(1) or to_ndarray(self, **kw)
+    )
+
+    with pytest.raises(VideoError, match=r"64×48 = .*over the max_pixels limit of 30,000") as error:
+        read_video(path, VideoLimits(max_pixels=30_000))
+    assert "fewer frames or smaller ones" in str(error.value)
+    assert len(decoded) == (0 if name == "clip.mp4" else 9)  # the mp4 says its frame count
+    assert read_video(path, VideoLimits(max_pixels=12 * 64 * 48)).num_frames == 12
+
+
+def test_pixel_limit_for_images_and_folders(tmp_path):
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    images = [Image.new("RGB", (10, 10), (60 * index, 0, 0)) for index in range(4)]
+    for index, image in enumerate(images):
+        image.save(folder / f"{index}.png")
+    anim = tmp_path / "anim.webp"
+    images[0].save(anim, save_all=True, append_images=images[1:], duration=50, lossless=True)
+
+    for path in (folder, anim):
+        with pytest.raises(VideoError, match="4 frames of 10×10 = 400 pixels"):
+            read_video(path, VideoLimits(max_pixels=399))
+        assert read_video(path, VideoLimits(max_pixels=400)).num_frames == 4
+
+
+def test_default_pixel_limit_caps_the_frames_at_2_gib():
+    assert 3 * VideoLimits().max_pixels <= 2 * 1024**3
+
+
 def test_file_size_limit(make_video, pattern, tmp_path):
     path = make_video("clip.mp4", pattern(2))
     folder = tmp_path / "frames"

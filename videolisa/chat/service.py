@@ -42,7 +42,8 @@ logger = logging.getLogger(__name__)
 
 OUT_OF_MEMORY_MESSAGE = (
     "Out of memory while running the model. Use fewer frames (Settings: frames sparse / dense) "
-    "or a shorter or smaller video, then ask again."
+    "or a shorter or smaller video, then ask again. (If you run the app: start it with "
+    "--load-4bit or a smaller --max-frames.)"
 )
 INTERNAL_ERROR_MESSAGE = (
     "Something went wrong while answering (the details are in the server log). "
@@ -311,13 +312,18 @@ class ChatService:
         emit(Progress("render", 0, 1))
         result = SegmentationResult(answer.text, masks, cached.encoded.sampling, seconds)
         folder = conversation.next_folder()
-        summary = write_result(folder, cached.video, result, settings.opacity)
+        try:
+            summary = write_result(folder, cached.video, result, settings.opacity)
+            masks_zip = zip_result(folder)
+        except BaseException:  # no half-written result stays behind
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
         emit(Progress("render", 1, 1))
         return TurnDone(
             answer.text,
             answer.num_tracks,
             overlay=folder / "overlay.mp4",
-            masks_zip=zip_result(folder),
+            masks_zip=masks_zip,
             seconds=summary["seconds"],
         )
 

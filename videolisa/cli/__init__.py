@@ -27,8 +27,13 @@ OUT_OF_MEMORY_MESSAGE = (
 
 
 def is_out_of_memory(error: BaseException) -> bool:
-    """True for Python's MemoryError and PyTorch's out-of-memory errors (CUDA, MPS, CPU)."""
-    return isinstance(error, MemoryError) or "out of memory" in str(error).lower()
+    """True for Python's MemoryError and PyTorch's out-of-memory errors (CUDA, MPS, CPU;
+    ``torch.OutOfMemoryError`` even without a message)."""
+    return (
+        isinstance(error, MemoryError)
+        or type(error).__name__ == "OutOfMemoryError"
+        or "out of memory" in str(error).lower()
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:

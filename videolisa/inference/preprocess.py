@@ -16,16 +16,30 @@ from segment_anything.utils.transforms import ResizeLongestSide
 from transformers import CLIPImageProcessorPil
 
 
+class SafeResizeLongestSide(ResizeLongestSide):
+    """segment-anything's resize to SAM's input size S, except that no side rounds down to 0
+    pixels (which crashes the resize): the short side of a frame more than 2·S times as long
+    as it is wide (a 1×2049 strip for S = 1024) becomes 1 pixel instead."""
+
+    @staticmethod
+    def get_preprocess_shape(oldh: int, oldw: int, long_side_length: int) -> tuple[int, int]:
+        newh, neww = ResizeLongestSide.get_preprocess_shape(oldh, oldw, long_side_length)
+        return max(newh, 1), max(neww, 1)
+
+
 class FramePreprocessor:
     """Turns (N, H, W, 3) uint8 RGB frames into encoder inputs."""
 
     def __init__(self, vision_tower_folder: str | Path, sam_img_size: int) -> None:
         self.clip_processor = CLIPImageProcessorPil.from_pretrained(str(vision_tower_folder))
-        self.sam_resize = ResizeLongestSide(sam_img_size)
+        self.sam_resize = SafeResizeLongestSide(sam_img_size)
 
     def clip_pixels(self, frames: np.ndarray) -> torch.Tensor:
         """(S, H, W, 3) uint8 -> (S, 3, P, P) float32 normalised CLIP input."""
-        batch = self.clip_processor(images=list(frames), return_tensors="pt")
+        # Said, not guessed: a frame 1 or 3 pixels high would pass for channels-first.
+        batch = self.clip_processor(
+            images=list(frames), return_tensors="pt", input_data_format="channels_last"
+        )
         return batch["pixel_values"]
 
     def sam_resized(self, frames: np.ndarray) -> torch.Tensor:

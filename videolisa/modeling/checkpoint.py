@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import logging
+import pickle
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +39,8 @@ KEY_PREFIXES: tuple[tuple[str, str], ...] = (
     ("lm_head.", "llm.lm_head."),
 )
 VISION_PREFIX = "vision_tower."
+# How torch.load(weights_only=True) names the forbidden function or class in a pickle.
+UNSAFE_GLOBAL = re.compile(r"Unsupported global: GLOBAL (\S+)")
 
 
 def to_module_key(key: str) -> str:
@@ -97,8 +101,22 @@ def iter_tensors(folder: Path) -> Iterator[tuple[str, torch.Tensor]]:
                 for key in shard.keys():  # noqa: SIM118 - safe_open is not a dict
                     yield key, shard.get_tensor(key)
         else:
-            state = torch.load(file, map_location="cpu", weights_only=True, mmap=True)
-            yield from state.items()
+            yield from load_bin(file).items()
+
+
+def load_bin(file: Path) -> dict[str, torch.Tensor]:
+    """A ``pytorch_model*.bin`` shard, unpickled with ``weights_only=True``: a pickle that asks
+    to run code (anything but tensors and plain containers) is refused, never executed."""
+    try:
+        return torch.load(file, map_location="cpu", weights_only=True, mmap=True)
+    except pickle.UnpicklingError as error:
+        found = UNSAFE_GLOBAL.search(str(error))
+        reason = f": it asks for {found.group(1)}" if found else ""
+        raise CheckpointError(
+            f"Refusing to load {file}: it holds more than tensors{reason}, and unpickling it "
+            "could run code.",
+            "Use a checkpoint from a source you trust, converted to safetensors.",
+        ) from None
 
 
 def read_shapes(folder: Path) -> dict[str, tuple[int, ...]]:
@@ -110,8 +128,7 @@ def read_shapes(folder: Path) -> dict[str, tuple[int, ...]]:
                 for key in shard.keys():  # noqa: SIM118
                     shapes[key] = tuple(shard.get_slice(key).get_shape())
         else:
-            state = torch.load(file, map_location="cpu", weights_only=True, mmap=True)
-            shapes.update({k: tuple(v.shape) for k, v in state.items()})
+            shapes.update({k: tuple(v.shape) for k, v in load_bin(file).items()})
     return shapes
 
 

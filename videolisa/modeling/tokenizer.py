@@ -167,6 +167,9 @@ class VideoLISATokenizer:
     def _encode_text(self, text: str) -> list[int]:
         if not text:
             return []
+        # SentencePiece takes UTF-8 only: a lone surrogate (an undecodable byte of a command
+        # line argument) becomes U+FFFD, a split surrogate pair the character it encodes.
+        text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
         if not text.startswith((SPIECE_UNDERLINE, " ")):
             return self._sp.encode(text)
         return self._sp.encode(self.unk_token + text)[self._unk_length :]

@@ -49,11 +49,14 @@ _CHECK_OPENS = "Check that it opens in an image viewer, then re-export or re-dow
 
 @dataclass(frozen=True)
 class VideoLimits:
-    """Caps that :func:`read_video` enforces before decoding (or, for frames, while decoding)."""
+    """Caps that :func:`read_video` enforces before decoding (or, when the container does not
+    say, while decoding)."""
 
     max_frames: int = 2000
-    max_side: int = 4096
+    max_side: int = 4096  # pixels, the longer side of a frame
     max_file_bytes: int = 2 * 1024**3
+    # frames × height × width; the default caps the decoded (T,H,W,3) uint8 array at 2 GiB.
+    max_pixels: int = 2 * 1024**3 // 3
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):
@@ -112,7 +115,7 @@ def read_video(path: str | os.PathLike[str], limits: VideoLimits = DEFAULT_LIMIT
     Raises:
         VideoError: the path is missing, empty, unreadable, has no video frames, or exceeds
             ``limits`` (file size and resolution are checked before decoding, the frame count
-            as soon as it is known).
+            and the total pixels as soon as they are known).
     """
     source = Path(path)
     if not source.exists():
@@ -157,8 +160,10 @@ def _read_with_pyav(path: Path, limits: VideoLimits) -> Video:
         declared = stream.frames
         if declared > limits.max_frames:
             raise _too_many_frames(path, f"{declared} frames", limits)
-        if stream.codec_context.width and stream.codec_context.height:
-            _check_side(path, stream.codec_context.width, stream.codec_context.height, limits)
+        width, height = stream.codec_context.width, stream.codec_context.height
+        if width and height:
+            _check_side(path, width, height, limits)
+            _check_pixels(path, declared, width, height, limits)
         frames: list[np.ndarray] = []
         times: list[float | None] = []
         size: tuple[int, int] | None = None
@@ -169,7 +174,11 @@ def _read_with_pyav(path: Path, limits: VideoLimits) -> Video:
                 if size is None:
                     _check_side(path, frame.width, frame.height, limits)
                     size = (frame.width, frame.height)
-                rgb = frame.to_ndarray(format="rgb24", width=size[0], height=size[1])
+                _check_pixels(path, len(frames) + 1, *size, limits)
+                if (frame.width, frame.height) == size:
+                    rgb = frame.to_ndarray(format="rgb24")
+                else:  # scaling on every frame would be far slower (a new scaler each time)
+                    rgb = frame.to_ndarray(format="rgb24", width=size[0], height=size[1])
                 frames.append(_upright(rgb, frame.rotation))
                 times.append(frame.time)
         except (av.error.FFmpegError, OSError) as error:
@@ -209,6 +218,7 @@ def _read_image_frames(image: Image.Image, path: Path, limits: VideoLimits) -> V
     count = 1 if image.format == "MPO" else getattr(image, "n_frames", 1)
     if count > limits.max_frames:
         raise _too_many_frames(path, f"{count} frames", limits)
+    _check_pixels(path, count, image.width, image.height, limits)
     frames: list[np.ndarray] = []
     durations_ms: list[float] = []
     try:
@@ -254,6 +264,7 @@ def _read_folder(folder: Path, limits: VideoLimits) -> Video:
         try:
             with Image.open(file) as image:
                 _check_side(file, image.width, image.height, limits)
+                _check_pixels(folder, len(files), image.width, image.height, limits)
                 frame = _image_to_rgb(image)
         except Image.DecompressionBombError as error:
             raise _too_large_image(file) from error
@@ -381,6 +392,19 @@ def _check_side(path: Path, width: int, height: int, limits: VideoLimits) -> Non
             f"{path} is {width}×{height} pixels, over the max_side limit of {limits.max_side}.",
             "Downscale it first (e.g. ffmpeg -i in.mp4 -vf scale=-2:1080 out.mp4), "
             "or raise the limit.",
+        )
+
+
+def _check_pixels(path: Path, frames: int, width: int, height: int, limits: VideoLimits) -> None:
+    """Refuse ``frames`` frames of ``width``×``height`` if they exceed ``limits.max_pixels``."""
+    pixels = frames * width * height
+    if pixels > limits.max_pixels:
+        raise VideoError(
+            f"{path} has {frames} frames of {width}×{height} = {pixels:,} pixels "
+            f"({_human_bytes(3 * pixels)} decoded), over the max_pixels limit of "
+            f"{limits.max_pixels:,} ({_human_bytes(3 * limits.max_pixels)}).",
+            "Use fewer frames or smaller ones: trim, subsample or downscale it first "
+            "(e.g. ffmpeg -i in.mp4 -vf fps=5,scale=-2:480 out.mp4).",
         )
 
 

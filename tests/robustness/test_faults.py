@@ -1,0 +1,112 @@
+"""Faults in the middle of a turn: running out of memory while encoding or generating, and a
+render that dies half-way. Each ends the turn with a readable message and no result file; the
+next turn works."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+import torch
+
+import videolisa.inference.pipeline as pipeline_module
+import videolisa.outputs as outputs_module
+from videolisa.chat.service import (
+    INTERNAL_ERROR_MESSAGE,
+    OUT_OF_MEMORY_MESSAGE,
+    ChatService,
+    TurnDone,
+    TurnFailed,
+    TurnSettings,
+)
+from videolisa.cli import main
+from videolisa.modeling.videolisa import VideoLISAModel
+
+FORCED = TurnSettings(num_sparse=4, num_dense=1, always_mask=True)
+GENERATE = TurnSettings(num_sparse=4, num_dense=1, max_new_tokens=4)
+
+
+def out_of_memory(*args, **kwargs):
+    raise torch.OutOfMemoryError()  # as PyTorch raises it; the message may be empty
+
+
+@pytest.fixture
+def service(golden_pipeline, tmp_path):
+    return ChatService(golden_pipeline, workdir_root=tmp_path)
+
+
+@pytest.fixture
+def conversation(service, golden_dir):
+    conversation = service.open_conversation()
+    conversation.attach(golden_dir / "frames")
+    yield conversation
+    conversation.close()
+
+
+def turn(service, conversation, question="Where is it?", settings=FORCED):
+    return list(service.run_turn(conversation, question, settings))[-1]
+
+
+def test_the_out_of_memory_message_says_what_to_change():
+    for advice in ("fewer frames", "--load-4bit", "--max-frames"):
+        assert advice in OUT_OF_MEMORY_MESSAGE
+
+
+def test_out_of_memory_while_encoding(service, conversation, monkeypatch):
+    monkeypatch.setattr(VideoLISAModel, "sam_image_embeddings", out_of_memory)
+    assert turn(service, conversation) == TurnFailed(OUT_OF_MEMORY_MESSAGE)
+    assert len(service.cache) == 0 and conversation.session.history == []
+    monkeypatch.undo()
+    assert isinstance(turn(service, conversation), TurnDone)
+
+
+def test_out_of_memory_while_generating(service, conversation, monkeypatch):
+    assert isinstance(turn(service, conversation), TurnDone)
+    history = list(conversation.session.history)
+    monkeypatch.setattr(pipeline_module, "generate", out_of_memory)
+    assert turn(service, conversation, "And now?", GENERATE) == TurnFailed(OUT_OF_MEMORY_MESSAGE)
+    assert conversation.session.history == history
+    monkeypatch.undo()
+    assert isinstance(turn(service, conversation, "And now?", GENERATE), TurnDone)
+
+
+def test_out_of_memory_on_the_command_line(golden_dir, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(VideoLISAModel, "sam_image_embeddings", out_of_memory)
+    tower = golden_dir / "clip-vit-tiny-patch14-336"
+    args = ["segment", "--model", str(golden_dir), "--vision-tower", str(tower)]
+    args += ["--video", str(golden_dir / "frames"), "--prompt", "Where?", "--out", str(tmp_path)]
+    assert main([*args, "--frames-sparse", "4", "--frames-dense", "2"]) == 2
+    error = capsys.readouterr().err.splitlines()[-1]  # after weight loading's progress bar
+    assert error.startswith("error: Out of memory")
+    assert "--load-4bit" in error and "--max-frames" in error
+
+
+def dying_render(*args, **kwargs) -> Iterator[np.ndarray]:
+    """The first overlay frame, then a failure (a full disk, a killed encoder)."""
+    yield next(iter(overlay_frames(*args, **kwargs)))
+    raise OSError(28, "No space left on device")
+
+
+overlay_frames = outputs_module.overlay_frames
+
+
+def test_an_interrupted_render_leaves_no_result(service, conversation, monkeypatch):
+    monkeypatch.setattr(outputs_module, "overlay_frames", dying_render)
+    assert turn(service, conversation) == TurnFailed(INTERNAL_ERROR_MESSAGE)
+    assert list(conversation.workdir.iterdir()) == []  # no overlay, masks or temporary file
+    assert conversation.session.history == []
+    monkeypatch.undo()
+    done = turn(service, conversation)
+    assert isinstance(done, TurnDone) and done.overlay.is_file() and done.masks_zip.is_file()
+
+
+def test_an_interrupted_render_on_the_command_line(golden_dir, tmp_path, monkeypatch):
+    monkeypatch.setattr(outputs_module, "overlay_frames", dying_render)
+    tower = golden_dir / "clip-vit-tiny-patch14-336"
+    args = ["segment", "--model", str(golden_dir), "--vision-tower", str(tower)]
+    args += ["--video", str(golden_dir / "frames"), "--prompt", "Where?", "--out", str(tmp_path)]
+    with pytest.raises(OSError, match="No space left"):
+        main([*args, "--frames-sparse", "4", "--frames-dense", "2"])
+    assert not (tmp_path / "overlay.mp4").exists() and not (tmp_path / "result.json").exists()
+    assert not list(tmp_path.glob(".*.part"))
