@@ -184,7 +184,7 @@ def test_cached_video_answers_at_least_five_times_faster(golden_pipeline, tmp_pa
     """Encoding (CLIP and SAM on every frame) dominates a first question; a repeated question
     on the cached video costs only the LLM."""
     rng = np.random.default_rng(0)
-    store = VideoCache(max_entries=2, max_bytes=1 << 30)
+    store = VideoCache(max_entries=4, max_bytes=1 << 30)
     question, answer = "Where is the square?", "Sure, <TRK>."
 
     def ask(frames: np.ndarray, key: str) -> float:
@@ -195,8 +195,9 @@ def test_cached_video_answers_at_least_five_times_faster(golden_pipeline, tmp_pa
 
     warm_up = rng.integers(0, 256, (24, 120, 160, 3), dtype=np.uint8)
     ask(warm_up, "warm-up")  # one-time costs (allocator, kernels) count for neither side
-    frames = rng.integers(0, 256, (24, 120, 160, 3), dtype=np.uint8)
-    first = ask(frames, "video")
-    cached = min(ask(frames, "video") for _ in range(3))
+    # Best of several on both sides, so a burst of load from other processes decides neither.
+    videos = [rng.integers(0, 256, (24, 120, 160, 3), dtype=np.uint8) for _ in range(2)]
+    first = min(ask(frames, f"video{i}") for i, frames in enumerate(videos))
+    cached = min(ask(videos[1], "video1") for _ in range(5))
     logger.info("first %.1f ms, cached %.1f ms: %.1fx", first * 1e3, cached * 1e3, first / cached)
     assert first >= 5 * cached

@@ -1,23 +1,30 @@
 """A video encoded once: sampled frames, CLIP video tokens and SAM embeddings of every frame.
 
 Every later question on the same video reuses this state and costs only the LLM and the mask
-decoder (SAM 2's ``init_state`` idea).
+decoder (SAM 2's ``init_state`` idea). The SAM embeddings live in a
+:class:`~videolisa.inference.sam_store.SamEmbeddingStore`, which keeps all of them while they
+fit in a memory budget and recomputes the rest chunk by chunk beyond it.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
 from videolisa.inference.preprocess import FramePreprocessor
+from videolisa.inference.sam_store import (
+    FrameEncoder,
+    ProgressCallback,
+    SamEmbeddingStore,
+    SamMemoryPlan,
+)
 from videolisa.modeling.videolisa import VideoLISAModel
 from videolisa.sampling import FrameSampling
 
-ProgressCallback = Callable[[str, int, int], None]  # (stage, done, total)
+__all__ = ["EncodedVideo", "ProgressCallback", "encode_video", "sam_frame_encoder"]
 
 
 @dataclass
@@ -26,19 +33,45 @@ class EncodedVideo:
 
     sampling: FrameSampling
     video_tokens: torch.Tensor  # (S + D * L, H) Sparse-Dense tokens for the LLM
-    sam_embeddings: torch.Tensor  # (T, C, e, e) SAM image embeddings of every frame
+    sam: SamEmbeddingStore  # SAM image embeddings of every frame (kept or recomputed)
     resized_hw: tuple[int, int]  # frame size inside SAM's padded input
     original_hw: tuple[int, int]  # (H, W) of the frames
     seconds: dict[str, float] = field(default_factory=dict)  # time per stage
 
     @property
     def num_frames(self) -> int:
-        return int(self.sam_embeddings.shape[0])
+        return self.sam.num_frames
+
+    @property
+    def sam_embeddings(self) -> torch.Tensor:
+        """(T, C, e, e) SAM embeddings of every frame (computed now for frames beyond the
+        memory budget; prefer :meth:`SamEmbeddingStore.chunks` for long videos)."""
+        return self.sam.get(slice(None))
 
     @property
     def nbytes(self) -> int:
         """Memory held by the tensors (for cache accounting)."""
-        return sum(t.numel() * t.element_size() for t in (self.video_tokens, self.sam_embeddings))
+        return self.video_tokens.numel() * self.video_tokens.element_size() + self.sam.nbytes
+
+
+def sam_frame_encoder(model: VideoLISAModel, preprocessor: FramePreprocessor) -> FrameEncoder:
+    """A function encoding (n, H, W, 3) uint8 frames into (n, C, e, e) SAM embeddings."""
+
+    @torch.inference_mode()
+    def encode(frames: np.ndarray) -> torch.Tensor:
+        resized = preprocessor.sam_resized(frames)
+        images = model.sam.preprocess(resized.to(model.device, torch.float32))
+        return model.sam_image_embeddings(images)
+
+    return encode
+
+
+def sam_frame_nbytes(model: VideoLISAModel) -> int:
+    """Bytes of one frame's SAM embedding (C × e × e in the SAM encoder's dtype)."""
+    arch = model.config.sam
+    dtype = model.sam.image_encoder.patch_embed.proj.weight.dtype
+    element = torch.empty((), dtype=dtype).element_size()
+    return arch.prompt_embed_dim * arch.embedding_side**2 * element
 
 
 @torch.inference_mode()
@@ -49,34 +82,32 @@ def encode_video(
     sampling: FrameSampling,
     sam_batch: int = 8,
     progress: ProgressCallback | None = None,
+    sam_memory_budget_bytes: int | None = None,
 ) -> EncodedVideo:
     """Encode (T, H, W, 3) uint8 RGB frames: CLIP on the sparse frames, SAM on all of them in
-    batches of ``sam_batch`` frames."""
+    batches of ``sam_batch`` frames, keeping as many SAM embeddings as
+    ``sam_memory_budget_bytes`` allows (all of them without a budget)."""
     seconds: dict[str, float] = {}
-    device = model.device
     start = time.perf_counter()
-    pixels = preprocessor.clip_pixels(frames[list(sampling.sparse)]).to(device)
+    pixels = preprocessor.clip_pixels(frames[list(sampling.sparse)]).to(model.device)
     features = model.clip_patch_features(pixels)
     video_tokens = model.video_tokens(features, sampling.dense)
     seconds["clip_encode"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    total = len(frames)
-    chunks: list[torch.Tensor] = []
-    resized_hw = (0, 0)
-    for begin in range(0, total, sam_batch):
-        resized = preprocessor.sam_resized(frames[begin : begin + sam_batch])
-        resized_hw = (int(resized.shape[2]), int(resized.shape[3]))
-        images = model.sam.preprocess(resized.to(device, torch.float32))
-        chunks.append(model.sam_image_embeddings(images))
-        if progress:
-            progress("sam_encode", min(begin + sam_batch, total), total)
+    plan = SamMemoryPlan.for_video(
+        len(frames), sam_frame_nbytes(model), sam_batch, sam_memory_budget_bytes
+    )
+    store = SamEmbeddingStore.build(frames, plan, sam_frame_encoder(model, preprocessor), progress)
     seconds["sam_encode"] = time.perf_counter() - start
+    height, width = int(frames.shape[1]), int(frames.shape[2])
     return EncodedVideo(
         sampling=sampling,
         video_tokens=video_tokens,
-        sam_embeddings=torch.cat(chunks),
-        resized_hw=resized_hw,
-        original_hw=(int(frames.shape[1]), int(frames.shape[2])),
+        sam=store,
+        resized_hw=preprocessor.sam_resize.get_preprocess_shape(
+            height, width, preprocessor.sam_resize.target_length
+        ),
+        original_hw=(height, width),
         seconds=seconds,
     )

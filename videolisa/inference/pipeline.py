@@ -111,13 +111,26 @@ class VideoLISAPipeline:
         num_dense: int | None = None,
         sam_batch: int = 8,
         progress: ProgressCallback | None = None,
+        sam_memory_budget_bytes: int | None = None,
     ) -> EncodedVideo:
         """Encode (T, H, W, 3) uint8 RGB frames once for any number of questions; frame counts
-        left out are the model's :attr:`default_frames`."""
+        left out are the model's :attr:`default_frames`.
+
+        SAM embeddings (T × C × e × e; 4 MB per frame for ViT-H in float32) are all kept while
+        they fit in ``sam_memory_budget_bytes`` (None: no limit); beyond it the rest are
+        recomputed chunk by chunk whenever masks are decoded, with the same results."""
         num_sparse = num_sparse or self.default_frames[0]
         num_dense = num_dense or self.default_frames[1]
         sampling = FrameSampling.for_video(len(frames), num_sparse, num_dense)
-        return encode_video(self.model, self.preprocessor, frames, sampling, sam_batch, progress)
+        return encode_video(
+            self.model,
+            self.preprocessor,
+            frames,
+            sampling,
+            sam_batch,
+            progress,
+            sam_memory_budget_bytes,
+        )
 
     # ------------------------------------------------------------------------ answers
     def prompt_ids(self, messages: Sequence[Message], add_generation_prompt: bool) -> list[int]:
@@ -191,11 +204,20 @@ class VideoLISAPipeline:
     def track_mask_logits(
         self, encoded: EncodedVideo, track_embedding: torch.Tensor, frames: slice
     ) -> torch.Tensor:
-        """Mask logits (t, H, W) at the original size of the frames in ``frames`` for one
-        track's (out_dim,) embedding, decoded in one batched call."""
-        low_res, _ = self.model.decode_masks(encoded.sam_embeddings[frames], track_embedding)
+        """Mask logits (t, H, W) at the original size of the contiguous frames in ``frames``
+        for one track's (out_dim,) embedding, decoded in one batched call."""
+        return self.mask_logits(encoded, encoded.sam.get(frames), track_embedding)
+
+    @torch.inference_mode()
+    def mask_logits(
+        self, encoded: EncodedVideo, sam_embeddings: torch.Tensor, track_embedding: torch.Tensor
+    ) -> torch.Tensor:
+        """(t, C, e, e) embeddings of frames of ``encoded`` and one (out_dim,) prompt ->
+        (t, H, W) logits at the original size, in one decoder call."""
+        low_res, _ = self.model.decode_masks(sam_embeddings, track_embedding)
         return self.model.upscale_masks(low_res, encoded.resized_hw, encoded.original_hw)
 
+    @torch.inference_mode()
     def track_masks(
         self,
         encoded: EncodedVideo,
@@ -203,19 +225,29 @@ class VideoLISAPipeline:
         decode_batch: int = 16,
         progress: ProgressCallback | None = None,
     ) -> np.ndarray:
-        """Binary masks (K, T, H, W) of every track on every frame (logit > 0), decoded in
-        batches of ``decode_batch`` frames so memory stays bounded."""
+        """Binary masks (K, T, H, W) of every track on every frame (logit > 0).
+
+        Streams over the video's SAM embeddings chunk by chunk (recomputing those beyond the
+        memory budget once per chunk for all tracks) and decodes at most ``decode_batch``
+        frames per call, so memory stays bounded."""
         total = encoded.num_frames
         height, width = encoded.original_hw
-        masks = np.zeros((len(track_embeddings), total, height, width), dtype=bool)
-        for track, embedding in enumerate(track_embeddings):
-            for begin in range(0, total, decode_batch):
-                window = slice(begin, min(begin + decode_batch, total))
-                logits = self.track_mask_logits(encoded, embedding, window)
-                masks[track, window] = (logits > 0).cpu().numpy()
+        num_tracks = len(track_embeddings)
+        masks = np.zeros((num_tracks, total, height, width), dtype=bool)
+        if num_tracks == 0:
+            return masks
+        done = 0
+        for window, embeddings in encoded.sam.chunks():
+            for begin in range(0, len(embeddings), decode_batch):
+                part = embeddings[begin : begin + decode_batch]
+                frames = slice(window.start + begin, window.start + begin + len(part))
+                for track, embedding in enumerate(track_embeddings):
+                    logits = self.mask_logits(encoded, part, embedding)
+                    masks[track, frames] = (logits > 0).cpu().numpy()
+                done += len(part) * num_tracks
                 if progress:
-                    done = track * total + window.stop
-                    progress("mask_decode", done, total * len(track_embeddings))
+                    progress("mask_decode", done, total * num_tracks)
+            del embeddings
         return masks
 
 

@@ -1,0 +1,198 @@
+"""``python -m videolisa bench``: time every stage on a synthetic video, or (``--dry-run``)
+estimate the memory each precision needs without loading weights."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from pathlib import Path
+
+from videolisa.cli.segment import add_model_arguments, load_pipeline
+from videolisa.defaults import DEFAULT_MODEL
+from videolisa.errors import ConfigError
+
+GB = 10**9
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "bench",
+        help="time every stage on a synthetic video; --dry-run estimates memory",
+        description="Run the pipeline on a synthetic video and report the speed of every "
+        "stage, first-turn and follow-up times and peak memory. With --dry-run, print the "
+        "memory each precision needs (from the model's config, no weights loaded).",
+    )
+    add_model_arguments(parser)
+    parser.add_argument("--frames", type=int, default=64, help="frames of the synthetic video")
+    parser.add_argument("--size", default="320x240", help="WIDTHxHEIGHT of the synthetic video")
+    parser.add_argument("--frames-sparse", type=int, default=None, help="default: the model's")
+    parser.add_argument("--frames-dense", type=int, default=None, help="default: the model's")
+    parser.add_argument(
+        "--max-memory",
+        default="2GB",
+        help="budget for the SAM embeddings kept per video (beyond it they are recomputed "
+        "chunk by chunk); 'none' keeps all",
+    )
+    parser.add_argument("--new-tokens", type=int, default=16, help="tokens to generate")
+    parser.add_argument(
+        "--scaling-frames",
+        default=None,
+        help="comma-separated frame counts run beyond a small SAM budget to show memory "
+        "stays bounded (default: FRAMES and 4×FRAMES; 'none' skips)",
+    )
+    parser.add_argument("--json", default=None, help="also write the report to this file")
+    parser.add_argument(
+        "--dry-run", action="store_true", help="estimate memory per precision, load no weights"
+    )
+    parser.add_argument(
+        "--config",
+        default=None,
+        help="with --dry-run: a config.json to estimate instead of --model's",
+    )
+    parser.add_argument(
+        "--text-tokens", type=int, default=128, help="with --dry-run: text and answer tokens"
+    )
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    width, height = _parse_size(args.size)
+    if args.config is None and not _model_available(args.model):
+        raise ConfigError(
+            f"The bundled model {DEFAULT_MODEL} does not exist yet.",
+            "Pass --model with a checkpoint folder or hub id (or --config with --dry-run).",
+        )
+    report = _dry_run(args) if args.dry_run else _benchmark(args, width, height)
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2))
+    return 0
+
+
+def _benchmark(args: argparse.Namespace, width: int, height: int) -> dict:
+    from videolisa.benchmark.memory import parse_size
+    from videolisa.benchmark.stages import BenchmarkSettings, run_benchmark
+
+    budget = (
+        None if args.max_memory.lower() == "none" else parse_size(args.max_memory, "--max-memory")
+    )
+    settings = BenchmarkSettings(
+        num_frames=args.frames,
+        height=height,
+        width=width,
+        num_sparse=args.frames_sparse,
+        num_dense=args.frames_dense,
+        sam_memory_budget_bytes=budget,
+        max_new_tokens=args.new_tokens,
+        scaling_frames=_scaling_frames(args.scaling_frames, args.frames),
+    )
+    pipeline = load_pipeline(args)
+    with tempfile.TemporaryDirectory(prefix="videolisa-bench-") as workdir:
+        report = run_benchmark(pipeline, settings, workdir).to_json()
+    _print_benchmark(report)
+    return report
+
+
+def _dry_run(args: argparse.Namespace) -> dict:
+    from videolisa.benchmark.estimate import PRECISIONS, estimate_memory, load_meta_model
+
+    model = load_meta_model(
+        None if args.config else args.model, args.config, vision_tower=args.vision_tower
+    )
+    sparse, dense = model.config.default_frames
+    estimate = estimate_memory(
+        model,
+        args.frames,
+        args.frames_sparse or sparse,
+        args.frames_dense or dense,
+        text_tokens=args.text_tokens,
+    )
+    report = estimate.to_json()
+    print(f"weights (GB)          {'params':>9} " + " ".join(f"{p:>7}" for p in PRECISIONS))
+    for part in estimate.weights:
+        sizes = " ".join(f"{part.nbytes[p] / GB:7.2f}" for p in PRECISIONS)
+        print(f"  {part.name:<22}{part.params / 1e9:8.3f}B {sizes}")
+    print(f"activations (GB), {args.frames} frames   float32 bfloat16")
+    for part in estimate.activations:
+        nbytes = part.nbytes
+        print(f"  {part.name:<34}{nbytes['float32'] / GB:7.2f} {nbytes['bfloat16'] / GB:8.2f}")
+    print(
+        "peak with bfloat16 activations (GB): "
+        + ", ".join(f"{p} {estimate.total(p) / GB:.1f}" for p in PRECISIONS)
+    )
+    print(
+        "Stages run one after another, so the peak adds the largest transient activation "
+        "(attention, CLIP states, KV cache) to the weights and the kept SAM embeddings; "
+        "embeddings beyond --max-memory are recomputed chunk by chunk instead of kept."
+    )
+    return report
+
+
+def _print_benchmark(report: dict) -> None:
+    print(f"model: {report['model']}")
+    print(f"{'stage':<16}{'seconds':>9}{'rate':>12}")
+    for name, stage in report["stages"].items():
+        unit = next(k for k in stage if k.endswith("_per_s"))
+        rate = stage[unit]
+        shown = f"{rate:10.1f} {unit.removesuffix('_per_s')}/s" if rate else "         -"
+        print(f"{name:<16}{stage['seconds']:9.3f}{shown}")
+    print(f"first turn      {report['first_turn_s']:9.3f} s")
+    uncached = report["followup_uncached_s"]
+    print(
+        f"follow-up       {report['followup_s']:9.3f} s (uncached {uncached:.3f} s, "
+        f"cache speedup {report['followup_speedup']:.1f}×)"
+    )
+    print(
+        f"mask decode     batched speedup over one call per frame "
+        f"{report['batched_decode_speedup']:.1f}×"
+    )
+    gpu = report["peak_gpu_mb"]
+    print(
+        f"peak RSS        {report['peak_rss_mb']:9.0f} MB" + (f", GPU {gpu:.0f} MB" if gpu else "")
+    )
+    for point in report["memory_scaling"]:
+        print(
+            f"  {point['num_frames']:5d} frames, SAM budget {_human(point['budget_bytes'])}: "
+            f"{point['kept_frames']} frames kept, store peak {_human(point['store_peak_bytes'])},"
+            f" peak RSS {point['peak_rss_mb']:.0f} MB"
+        )
+
+
+def _human(nbytes: int) -> str:
+    for unit, size in (("GB", GB), ("MB", 10**6), ("kB", 10**3)):
+        if nbytes >= size:
+            return f"{nbytes / size:.1f} {unit}"
+    return f"{nbytes} B"
+
+
+def _parse_size(text: str) -> tuple[int, int]:
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise ConfigError(
+            f"--size {text!r} is not WIDTHxHEIGHT.", "Use e.g. --size 320x240."
+        ) from None
+    if width < 16 or height < 16:
+        raise ConfigError(f"--size {text} is too small.", "Use at least 16x16.")
+    return width, height
+
+
+def _scaling_frames(text: str | None, frames: int) -> tuple[int, ...]:
+    if text is None:
+        return (frames, 4 * frames)
+    if text.lower() == "none":
+        return ()
+    try:
+        counts = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        counts = ()
+    if not counts or min(counts) < 1:
+        raise ConfigError(
+            f"--scaling-frames {text!r} is not a list of frame counts.", "Use e.g. 64,256."
+        )
+    return counts
+
+
+def _model_available(model: str) -> bool:
+    """False only for the bundled default model when it has not been trained yet."""
+    return model != str(DEFAULT_MODEL) or DEFAULT_MODEL.is_dir()
