@@ -210,7 +210,7 @@ def _reasonvos_items(gt_root: Path, videos: dict[str, Any], meta: Path) -> list[
 
 def _mevis_items(gt: Path, videos: dict[str, Any], meta: Path) -> list[EvalItem]:
     mask_path = gt / "mask_dict.json" if gt.is_dir() else gt
-    mask_dict = _read_json(mask_path, "MeViS's mask_dict.json to --gt")
+    mask_dict = read_json(mask_path, "MeViS's mask_dict.json to --gt")
     if not isinstance(mask_dict, dict):
         raise UserInputError(f"{mask_path} is not a JSON object.", "Pass MeViS's mask_dict.json.")
     items = []
@@ -278,7 +278,7 @@ def _damaged_rle(height: int, width: int) -> UserInputError:
 
 def _read_videos(meta: Path) -> dict[str, Any]:
     """The ``videos`` object of a ``meta_expressions.json`` file."""
-    content = _read_json(meta, "the benchmark's meta_expressions.json to --meta")
+    content = read_json(meta, "the benchmark's meta_expressions.json to --meta")
     videos = content.get("videos") if isinstance(content, dict) else None
     if not isinstance(videos, dict):
         raise UserInputError(
@@ -287,7 +287,8 @@ def _read_videos(meta: Path) -> dict[str, Any]:
     return videos
 
 
-def _read_json(path: Path, what: str) -> Any:
+def read_json(path: Path, what: str) -> Any:
+    """The content of a JSON file; ``what`` says which file to pass in the error message."""
     try:
         with path.open(encoding="utf-8") as file:
             return json.load(file)

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from videolisa.errors import VideoError
-from videolisa.video.reader import FRAME_SUFFIXES
+from videolisa.video.reader import frame_files
 
 logger = logging.getLogger(__name__)
 
@@ -68,16 +68,9 @@ def _file_digest(path: Path, digest: Any) -> Any:
 
 
 def _folder_digest(folder: Path) -> str:
-    """Hex digest of the names and bytes of the frame images in ``folder``, sorted by name."""
-    files = sorted(
-        entry
-        for entry in folder.iterdir()
-        if entry.suffix.lower() in FRAME_SUFFIXES
-        and not entry.name.startswith(".")
-        and entry.is_file()
-    )
+    """Hex digest of the names and bytes of the frame images in ``folder``, in reading order."""
     digest = hashlib.sha256()
-    for file in files:
+    for file in frame_files(folder):
         # Length prefixes keep the boundaries between names and contents unambiguous.
         name = file.name.encode()
         digest.update(len(name).to_bytes(8, "big") + name)

@@ -239,9 +239,10 @@ def _read_image_frames(image: Image.Image, path: Path, limits: VideoLimits) -> V
     return _video(frames, np.arange(len(frames)) / DEFAULT_FPS, DEFAULT_FPS, path)
 
 
-def _read_folder(folder: Path, limits: VideoLimits) -> Video:
-    """Decode the frame images of ``folder`` in natural name order, at :data:`DEFAULT_FPS`."""
-    files = sorted(
+def frame_files(folder: Path) -> list[Path]:
+    """The frame images of a folder (by suffix, hidden files left out) in natural name order:
+    ``frame_2`` before ``frame_10``."""
+    return sorted(
         (
             entry
             for entry in folder.iterdir()
@@ -251,6 +252,11 @@ def _read_folder(folder: Path, limits: VideoLimits) -> Video:
         ),
         key=lambda entry: _natural_key(entry.name),
     )
+
+
+def _read_folder(folder: Path, limits: VideoLimits) -> Video:
+    """Decode the frame images of ``folder`` in natural name order, at :data:`DEFAULT_FPS`."""
+    files = frame_files(folder)
     if not files:
         raise VideoError(
             f"{folder} holds no frame images ({', '.join(sorted(FRAME_SUFFIXES))}).",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ import numpy as np
 from PIL import Image
 
 from videolisa.errors import UserInputError
+from videolisa.evaluation.layouts import read_json
 
 if TYPE_CHECKING:
     from videolisa.inference.generation import GenerationSettings
@@ -96,20 +96,9 @@ def single_track(masks: np.ndarray, num_frames: int, height: int, width: int) ->
     return np.zeros((num_frames, height, width), dtype=bool)
 
 
-def read_json(path: Path, what: str) -> Any:
-    """The content of a JSON file; ``what`` names it in the error message."""
-    try:
-        with path.open(encoding="utf-8") as file:
-            return json.load(file)
-    except FileNotFoundError as error:
-        raise UserInputError(f"{path} does not exist.", f"Pass {what} in --data.") from error
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise UserInputError(f"Cannot read {path} as JSON: {error}.", f"Pass {what}.") from error
-
-
 def meta_videos(meta: Path) -> dict[str, Any]:
     """The ``videos`` object of a ``meta_expressions.json``, each with an ``expressions`` object."""
-    content = read_json(meta, "the benchmark's meta_expressions.json")
+    content = read_json(meta, "the benchmark's meta_expressions.json in --data")
     videos = content.get("videos") if isinstance(content, dict) else None
     if not isinstance(videos, dict) or not all(
         isinstance(v, dict) and isinstance(v.get("expressions"), dict) for v in videos.values()

@@ -42,7 +42,9 @@ class ReasonSegBenchmark(Benchmark):
 
     def run_item(self, index, pipeline, out_dir: Path, settings: RunSettings) -> Record:
         path = self.images[index]
-        annotation = read_json(path.with_suffix(".json"), f"the annotation of {path.name}")
+        annotation = read_json(
+            path.with_suffix(".json"), f"the annotation of {path.name} in --data"
+        )
         try:
             text, is_sentence = annotation["text"][0], bool(annotation["is_sentence"])
             shapes = annotation["shapes"]

@@ -90,7 +90,7 @@ def load(data: Path, out_dir: Path, split: str) -> RefCocoBenchmark:
             refs = pickle.load(file)  # the REFER toolkit's own format
     except (OSError, pickle.UnpicklingError, EOFError) as error:
         raise UserInputError(f"Cannot read {refs_path}: {error}.", "Pass refer_seg.") from error
-    instances = read_json(data / dataset / "instances.json", f"{dataset}/instances.json")
+    instances = read_json(data / dataset / "instances.json", f"{dataset}/instances.json in --data")
     refs = [ref for ref in refs if _in_split(ref["split"], name)]
     if not refs:
         raise UserInputError(f"{refs_path} has no references in split {name!r}.", "Check it.")
