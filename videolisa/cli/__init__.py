@@ -17,7 +17,15 @@ from collections.abc import Sequence
 from videolisa.errors import UserInputError
 
 # Module names under videolisa.cli, in the order ``--help`` lists them.
-COMMANDS: tuple[str, ...] = ("segment", "toyworld", "eval_masks", "train", "evaluate", "bench")
+COMMANDS: tuple[str, ...] = (
+    "segment",
+    "toyworld",
+    "eval_masks",
+    "train",
+    "export",
+    "evaluate",
+    "bench",
+)
 
 
 OUT_OF_MEMORY_MESSAGE = (

@@ -45,8 +45,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--benchmark", required=True, choices=BENCHMARKS)
     parser.add_argument("--data", type=Path, default=None, help="the benchmark's folder")
     parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder")
-    parser.add_argument("--frames-sparse", type=int, default=32, help="frames seen by the LLM")
-    parser.add_argument("--frames-dense", type=int, default=4, help="of those, kept at full detail")
+    parser.add_argument(
+        "--frames-sparse",
+        type=int,
+        default=None,
+        help="frames seen by the LLM (default: the model's; 32 for the published one)",
+    )
+    parser.add_argument(
+        "--frames-dense",
+        type=int,
+        default=None,
+        help="of those, kept at full detail (default: the model's; 4 for the published one)",
+    )
     parser.add_argument("--limit", type=int, default=None, metavar="N", help="first N items only")
     parser.add_argument(
         "--samples-per-kind",

@@ -184,6 +184,23 @@ def train(config: TrainConfig, resume: bool = True, stop_at: int | None = None) 
     return final
 
 
+def export_checkpoint(run: Path, folder: Path, step: int | None = None) -> Path:
+    """Export checkpoint ``step`` (default: the latest) of the run in ``run`` as a model in the
+    published layout, LoRA folded in: the one command that turns a run into a ``--model``."""
+    config = TrainConfig.load(run / "train_config.json")
+    step = step or _latest_step(run)
+    saved = _checkpoint_dir(run, step)
+    if not (saved / "complete").is_file():
+        raise ConfigError(
+            f"{run} has no finished checkpoint at step {step}.",
+            "Give a step listed under checkpoints/, or leave --step out.",
+        )
+    pipeline = initial_pipeline(config, WorldConfig(**config.world))
+    trainable = TrainingStep(pipeline, config, WorldConfig(**config.world))
+    trainable.load_state_dict(load_file(str(saved / "model.safetensors")))
+    return export_model(pipeline, folder, (config.frames_sparse, config.frames_dense))
+
+
 def export_model(
     pipeline: VideoLISAPipeline, folder: Path, default_frames: tuple[int, int]
 ) -> Path:

@@ -25,8 +25,8 @@ Record = dict[str, Any]
 class RunSettings:
     """How every item is run: frames the LLM sees and, where answers are generated, how."""
 
-    num_sparse: int
-    num_dense: int
+    num_sparse: int | None  # None: the model's own default
+    num_dense: int | None
     generation: GenerationSettings
 
 
