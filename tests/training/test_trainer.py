@@ -109,3 +109,21 @@ def test_another_config_in_the_same_folder_is_refused(tmp_path):
     train(_config(tmp_path / "r", steps=1))
     with pytest.raises(ConfigError, match="another configuration"):
         train(_config(tmp_path / "r", steps=2))
+
+
+def test_export_turns_a_paused_run_into_a_model(tmp_path):
+    from videolisa.cli import main
+    from videolisa.inference.pipeline import VideoLISAPipeline
+
+    config = _config(tmp_path / "run", steps=6, sam_pretrain_steps=1)
+    assert train(config, stop_at=3) is None
+    assert main(["export", "--run", str(tmp_path / "run"), "--out", str(tmp_path / "m")]) == 0
+    pipeline = VideoLISAPipeline.from_pretrained(tmp_path / "m", device="cpu")
+    assert pipeline.default_frames == (4, 2)
+    assert pipeline.tokenizer.track_token == "<TRK>"
+    assert (
+        main(
+            ["export", "--run", str(tmp_path / "run"), "--out", str(tmp_path / "x"), "--step", "5"]
+        )
+        == 2
+    )
