@@ -34,7 +34,7 @@ from videolisa.chat.service import (
     TurnFailed,
     TurnSettings,
 )
-from videolisa.cli.segment import add_model_arguments, load_pipeline
+from videolisa.cli.options import add_frame_arguments, add_model_arguments, load_pipeline
 from videolisa.defaults import PROJECT_ROOT
 from videolisa.errors import UserInputError
 from videolisa.modeling.tokenizer import TRACK_CONCEPT
@@ -321,12 +321,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.set_defaults(model=None)
     parser.add_argument("--host", default=None, help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=None, help="port (default 7860 or free)")
-    parser.add_argument(
-        "--frames-sparse", type=int, default=None, help="default frames setting (the model's)"
-    )
-    parser.add_argument(
-        "--frames-dense", type=int, default=None, help="default dense frames (the model's)"
-    )
+    add_frame_arguments(parser)
     parser.add_argument("--max-frames", type=int, default=1000, help="refuse longer videos")
     parser.add_argument("--max-side", type=int, default=2048, help="refuse larger frames")
     parser.add_argument("--max-file-size", default="200mb", help="upload limit, e.g. 200mb")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,27 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = PROJECT_ROOT.parent / "shared" / "golden"
 GOLDEN_TINY = GOLDEN / "tiny"
 GOLDEN_CLIP = GOLDEN_TINY / "clip-vit-tiny-patch14-336"
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def golden_model_args(golden_dir: Path, dense: int = 2) -> list[str]:
+    """Command-line options that run the golden tiny checkpoint with 4 sparse frames."""
+    return [
+        "--model",
+        str(golden_dir),
+        "--vision-tower",
+        str(golden_dir / "clip-vit-tiny-patch14-336"),
+        "--frames-sparse",
+        "4",
+        "--frames-dense",
+        str(dense),
+    ]
 
 
 @pytest.fixture(scope="session")

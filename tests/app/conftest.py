@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -13,14 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import free_port, golden_model_args
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 STARTUP_SECONDS = 90
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -31,14 +26,7 @@ def app_url(golden_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
     command = [
         sys.executable,
         "app.py",
-        "--model",
-        str(golden_dir),
-        "--vision-tower",
-        str(golden_dir / "clip-vit-tiny-patch14-336"),
-        "--frames-sparse",
-        "4",
-        "--frames-dense",
-        "1",
+        *golden_model_args(golden_dir, dense=1),
         "--host",
         "127.0.0.1",
         "--port",

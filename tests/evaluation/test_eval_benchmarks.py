@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.conftest import golden_model_args
 from videolisa.cli import main
 from videolisa.evaluation.layouts import decode_rle
 
@@ -25,20 +26,7 @@ def frames(golden_dir) -> np.ndarray:
 
 
 def golden_args(golden_dir: Path) -> list[str]:
-    return [
-        "--model",
-        str(golden_dir),
-        "--vision-tower",
-        str(golden_dir / "clip-vit-tiny-patch14-336"),
-        "--frames-sparse",
-        "4",
-        "--frames-dense",
-        "2",
-        "--device",
-        "cpu",
-        "--dtype",
-        "float32",
-    ]
+    return [*golden_model_args(golden_dir), "--device", "cpu", "--dtype", "float32"]
 
 
 def run_eval(golden_dir: Path, benchmark: str, data: Path, out: Path, *extra: str) -> dict:

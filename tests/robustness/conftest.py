@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import random
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +22,8 @@ import av
 import numpy as np
 import pytest
 from PIL import Image
+
+from tests.conftest import free_port, golden_model_args
 
 
 def square_frames(
@@ -185,12 +186,6 @@ class AppServer:
     tmp: Path
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def app_server(golden_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
     """The app on the golden tiny model (4 sparse / 1 dense frames, uploads up to 1 MB),
@@ -200,9 +195,8 @@ def app_server(golden_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> It
     tmp.mkdir()
     log = root / "server.log"
     port = free_port()
-    tower = golden_dir / "clip-vit-tiny-patch14-336"
-    command = [sys.executable, "app.py", "--model", str(golden_dir), "--vision-tower", str(tower)]
-    command += ["--frames-sparse", "4", "--frames-dense", "1", "--max-file-size", MAX_FILE_SIZE]
+    command = [sys.executable, "app.py", *golden_model_args(golden_dir, dense=1)]
+    command += ["--max-file-size", MAX_FILE_SIZE]
     command += ["--host", "127.0.0.1", "--port", str(port)]
     env = {
         **os.environ,

@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.conftest import golden_model_args
 from videolisa.chat.service import ChatService, TurnDone, TurnFailed, TurnSettings
 from videolisa.cli import main
 from videolisa.errors import VideoError
@@ -55,14 +56,7 @@ REFUSED = {
 def cli_args(golden_dir: Path, video: Path, out: Path) -> list[str]:
     return [
         "segment",
-        "--model",
-        str(golden_dir),
-        "--vision-tower",
-        str(golden_dir / "clip-vit-tiny-patch14-336"),
-        "--frames-sparse",
-        "4",
-        "--frames-dense",
-        "2",
+        *golden_model_args(golden_dir),
         "--video",
         str(video),
         "--prompt",

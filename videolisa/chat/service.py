@@ -29,10 +29,9 @@ from pathlib import Path
 from videolisa.chat.session import ChatSession, PreparedTurn
 from videolisa.chat.template import Message
 from videolisa.cli import is_out_of_memory
-from videolisa.cli.segment import FORCED_ANSWER
 from videolisa.errors import ConfigError, UserInputError, VideoError
 from videolisa.inference.encoded_video import EncodedVideo
-from videolisa.inference.generation import GenerationSettings
+from videolisa.inference.generation import FORCED_ANSWER, GenerationSettings
 from videolisa.inference.pipeline import Answer, VideoLISAPipeline
 from videolisa.inference.video_cache import VideoCache, content_key
 from videolisa.outputs import SegmentationResult, write_result

@@ -8,7 +8,7 @@ import json
 import tempfile
 from pathlib import Path
 
-from videolisa.cli.segment import add_model_arguments, load_pipeline
+from videolisa.cli.options import add_frame_arguments, add_model_arguments, load_pipeline
 from videolisa.defaults import DEFAULT_MODEL
 from videolisa.errors import ConfigError
 
@@ -26,8 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_model_arguments(parser)
     parser.add_argument("--frames", type=int, default=64, help="frames of the synthetic video")
     parser.add_argument("--size", default="320x240", help="WIDTHxHEIGHT of the synthetic video")
-    parser.add_argument("--frames-sparse", type=int, default=None, help="default: the model's")
-    parser.add_argument("--frames-dense", type=int, default=None, help="default: the model's")
+    add_frame_arguments(parser)
     parser.add_argument(
         "--max-memory",
         default="2GB",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from videolisa.cli.segment import add_model_arguments, load_pipeline
+from videolisa.cli.options import add_frame_arguments, add_model_arguments, load_pipeline
 from videolisa.errors import ConfigError
 from videolisa.evaluation.benchmarks import BENCHMARKS
 
@@ -45,18 +45,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--benchmark", required=True, choices=BENCHMARKS)
     parser.add_argument("--data", type=Path, default=None, help="the benchmark's folder")
     parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder")
-    parser.add_argument(
-        "--frames-sparse",
-        type=int,
-        default=None,
-        help="frames seen by the LLM (default: the model's; 32 for the published one)",
-    )
-    parser.add_argument(
-        "--frames-dense",
-        type=int,
-        default=None,
-        help="of those, kept at full detail (default: the model's; 4 for the published one)",
-    )
+    add_frame_arguments(parser)
     parser.add_argument("--limit", type=int, default=None, metavar="N", help="first N items only")
     parser.add_argument(
         "--samples-per-kind",

@@ -6,9 +6,8 @@ import argparse
 import json
 import time
 
-from videolisa.defaults import DEFAULT_MODEL
-
-FORCED_ANSWER = "Sure, <TRK>."
+from videolisa.cli.options import add_frame_arguments, add_model_arguments, load_pipeline
+from videolisa.inference.generation import FORCED_ANSWER
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -29,18 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help=f"force this answer (default {FORCED_ANSWER!r}, the published evaluation mode); "
         "<TRK> or the checkpoint's own track token marks each mask",
     )
-    parser.add_argument(
-        "--frames-sparse",
-        type=int,
-        default=None,
-        help="frames seen by the LLM (default: the model's; 32 for the published one)",
-    )
-    parser.add_argument(
-        "--frames-dense",
-        type=int,
-        default=None,
-        help="of those, kept at full detail (default: the model's; 4 for the published one)",
-    )
+    add_frame_arguments(parser)
     parser.add_argument("--max-new-tokens", type=int, default=128)
     parser.add_argument("--temperature", type=float, default=0.0, help="0 = greedy")
     parser.add_argument("--max-frames", type=int, default=2000, help="refuse longer videos")
@@ -48,41 +36,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--opacity", type=float, default=0.5, help="overlay mask opacity")
     parser.add_argument("--out", required=True, help="output folder")
     parser.set_defaults(run=run)
-
-
-def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--model``, ``--vision-tower``, ``--dtype``, ``--device``, ``--load-4bit/8bit``."""
-    parser.add_argument(
-        "--model",
-        default=str(DEFAULT_MODEL),
-        help="checkpoint folder or hub id (default: the bundled toy-world model)",
-    )
-    parser.add_argument(
-        "--vision-tower",
-        default=None,
-        help="CLIP folder or hub id (default: the checkpoint config's vision_tower)",
-    )
-    parser.add_argument(
-        "--dtype", default="auto", choices=["auto", "bfloat16", "float16", "float32"]
-    )
-    parser.add_argument("--device", default="auto", choices=["auto", "cuda", "mps", "cpu"])
-    quant = parser.add_mutually_exclusive_group()
-    quant.add_argument("--load-4bit", action="store_true", help="NF4 LLM (bitsandbytes)")
-    quant.add_argument("--load-8bit", action="store_true", help="8-bit LLM (bitsandbytes)")
-
-
-def load_pipeline(args: argparse.Namespace):
-    """The pipeline the model arguments ask for."""
-    from videolisa.inference.pipeline import VideoLISAPipeline
-
-    quantization = "4bit" if args.load_4bit else "8bit" if args.load_8bit else None
-    return VideoLISAPipeline.from_pretrained(
-        args.model,
-        vision_tower=args.vision_tower,
-        dtype=args.dtype,
-        device=args.device,
-        quantization=quantization,
-    )
 
 
 def run(args: argparse.Namespace) -> int:

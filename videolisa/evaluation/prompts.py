@@ -17,7 +17,9 @@ From showlab/VideoLISA ``evaluation/*/inference_*.py`` (videos) and ``utils/data
 
 from __future__ import annotations
 
-VIDEO_ANSWER = "Sure, <TRK>."
+from videolisa.inference.generation import FORCED_ANSWER
+
+VIDEO_ANSWER = FORCED_ANSWER
 IMAGE_ANSWER = "<TRK>."
 
 
