@@ -79,7 +79,7 @@ def test_dry_run_counts_a_checkpoints_parameters(golden_dir, tmp_path):
 
 def test_missing_bundled_model_says_to_pass_model(tmp_path, monkeypatch, capsys):
     missing = tmp_path / "videolisa-toy"
-    monkeypatch.setattr("videolisa.cli.segment.DEFAULT_MODEL", missing)
+    monkeypatch.setattr("videolisa.cli.options.DEFAULT_MODEL", missing)
     monkeypatch.setattr("videolisa.cli.bench.DEFAULT_MODEL", missing)
     assert main(["bench", "--frames", "4"]) == 2
     assert "--model" in capsys.readouterr().err
