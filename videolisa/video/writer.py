@@ -26,7 +26,7 @@ from videolisa.errors import ConfigError, VideoError
 log = logging.getLogger(__name__)
 
 # libx264 quality (lower is better, 18 is visually lossless) and speed preset.
-_X264_OPTIONS = {"crf": "20", "preset": "veryfast"}
+_X264_OPTIONS = {"crf": "20", "preset": "ultrafast"}  # overlays: speed over size
 # Largest denominator for the frame rate fraction: keeps 30000/1001 (29.97) and 24000/1001.
 _MAX_RATE_DENOMINATOR = 1001
 # FFmpeg's AVCOL_* value for BT.709 primaries, transfer and matrix, and AVCOL_RANGE_MPEG.
