@@ -25,6 +25,7 @@ from pathlib import Path
 
 import av
 import numpy as np
+from av.video.reformatter import VideoReformatter
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from videolisa.errors import ConfigError, VideoError
@@ -167,6 +168,9 @@ def _read_with_pyav(path: Path, limits: VideoLimits) -> Video:
         frames: list[np.ndarray] = []
         times: list[float | None] = []
         size: tuple[int, int] | None = None
+        # One reformatter for the whole stream: VideoFrame.to_ndarray(format=...) builds a new
+        # colour converter for every frame, about 100 times slower (6 ms at 320x240).
+        reformatter = VideoReformatter()
         try:
             for frame in container.decode(stream):
                 if len(frames) == limits.max_frames:
@@ -175,10 +179,10 @@ def _read_with_pyav(path: Path, limits: VideoLimits) -> Video:
                     _check_side(path, frame.width, frame.height, limits)
                     size = (frame.width, frame.height)
                 _check_pixels(path, len(frames) + 1, *size, limits)
-                if (frame.width, frame.height) == size:
-                    rgb = frame.to_ndarray(format="rgb24")
-                else:  # scaling on every frame would be far slower (a new scaler each time)
-                    rgb = frame.to_ndarray(format="rgb24", width=size[0], height=size[1])
+                # Frames that change size mid-stream are scaled to the first one's size.
+                rgb = reformatter.reformat(
+                    frame, format="rgb24", width=size[0], height=size[1]
+                ).to_ndarray()
                 frames.append(_upright(rgb, frame.rotation))
                 times.append(frame.time)
         except (av.error.FFmpegError, OSError) as error:
