@@ -43,6 +43,7 @@ class TinySizes:
     clip_layers: int = 3
     clip_heads: int = 2
     sam_img_size: int = 128
+    sam_patch_size: int = 16  # 8 gives a 16x16 embedding grid and 64x64 low-res masks at 128 px
     sam_embed_dim: int = 32
     sam_depth: int = 2
     prompt_embed_dim: int = 32
@@ -84,6 +85,7 @@ def tiny_config(
     """The VideoLISA and CLIP configs of a small model using ``tokenizer``."""
     sam = SamArchitecture(
         img_size=sizes.sam_img_size,
+        patch_size=sizes.sam_patch_size,
         encoder_embed_dim=sizes.sam_embed_dim,
         encoder_depth=sizes.sam_depth,
         encoder_num_heads=2,
