@@ -22,8 +22,9 @@ from videolisa.benchmark.synthetic import synthetic_video
 from videolisa.chat.template import Message
 from videolisa.errors import ConfigError
 from videolisa.inference.encoded_video import EncodedVideo, sam_frame_nbytes
-from videolisa.inference.generation import FORCED_ANSWER, GenerationSettings, generate
+from videolisa.inference.generation import GenerationSettings, generate
 from videolisa.inference.pipeline import Answer, VideoLISAPipeline
+from videolisa.modeling.tokenizer import FORCED_ANSWER
 from videolisa.outputs import overlay_frames
 from videolisa.video import Video, read_video, write_mp4
 

@@ -31,9 +31,10 @@ from videolisa.chat.template import Message
 from videolisa.cli import is_out_of_memory
 from videolisa.errors import ConfigError, UserInputError, VideoError
 from videolisa.inference.encoded_video import EncodedVideo
-from videolisa.inference.generation import FORCED_ANSWER, GenerationSettings
+from videolisa.inference.generation import GenerationSettings
 from videolisa.inference.pipeline import Answer, VideoLISAPipeline
 from videolisa.inference.video_cache import VideoCache, content_key
+from videolisa.modeling.tokenizer import FORCED_ANSWER
 from videolisa.outputs import SegmentationResult, write_result
 from videolisa.video import Video, VideoLimits, read_video
 
@@ -172,8 +173,10 @@ class ChatService:
         limits: VideoLimits | None = None,
         cache: VideoCache[CachedVideo] | None = None,
         workdir_root: str | Path | None = None,
+        sam_memory_budget: int | None = 512 * 2**20,
     ) -> None:
         self.pipeline = pipeline
+        self.sam_memory_budget = sam_memory_budget  # SAM embeddings kept per video
         self.limits = limits or VideoLimits()
         self.cache = cache or VideoCache(max_entries=8, max_bytes=2 << 30)
         self.workdir_root = Path(workdir_root or tempfile.gettempdir())
@@ -242,7 +245,11 @@ class ChatService:
 
             with self._model_lock:
                 encoded = self.pipeline.encode(
-                    video.frames, settings.num_sparse, settings.num_dense, progress=on_progress
+                    video.frames,
+                    settings.num_sparse,
+                    settings.num_dense,
+                    progress=on_progress,
+                    sam_memory_budget_bytes=self.sam_memory_budget,
                 )
             logger.info("encoded %s (%d frames): %s", path.name, video.num_frames, encoded.seconds)
             return CachedVideo(video, encoded)

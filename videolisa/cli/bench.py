@@ -8,7 +8,13 @@ import json
 import tempfile
 from pathlib import Path
 
-from videolisa.cli.options import add_frame_arguments, add_model_arguments, load_pipeline
+from videolisa.cli.options import (
+    add_frame_arguments,
+    add_memory_argument,
+    add_model_arguments,
+    load_pipeline,
+    memory_budget,
+)
 from videolisa.defaults import DEFAULT_MODEL
 from videolisa.errors import ConfigError
 
@@ -27,12 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--frames", type=int, default=64, help="frames of the synthetic video")
     parser.add_argument("--size", default="320x240", help="WIDTHxHEIGHT of the synthetic video")
     add_frame_arguments(parser)
-    parser.add_argument(
-        "--max-memory",
-        default="2GB",
-        help="budget for the SAM embeddings kept per video (beyond it they are recomputed "
-        "chunk by chunk); 'none' keeps all",
-    )
+    add_memory_argument(parser)
     parser.add_argument("--new-tokens", type=int, default=16, help="tokens to generate")
     parser.add_argument(
         "--scaling-frames",
@@ -69,12 +70,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _benchmark(args: argparse.Namespace, width: int, height: int) -> dict:
-    from videolisa.benchmark.memory import parse_size
     from videolisa.benchmark.stages import BenchmarkSettings, run_benchmark
 
-    budget = (
-        None if args.max_memory.lower() == "none" else parse_size(args.max_memory, "--max-memory")
-    )
+    budget = memory_budget(args)
     settings = BenchmarkSettings(
         num_frames=args.frames,
         height=height,

@@ -56,3 +56,21 @@ def add_frame_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="of those, kept at full detail (default: the model's; 4 for the published one)",
     )
+
+
+def add_memory_argument(parser: argparse.ArgumentParser, default: str = "2GB") -> None:
+    """``--max-memory``: the SAM embeddings kept per video; see :func:`memory_budget`."""
+    parser.add_argument(
+        "--max-memory",
+        default=default,
+        help="budget for the SAM embeddings kept per video (beyond it they are recomputed "
+        f"chunk by chunk when masks are decoded); 'none' keeps all (default {default})",
+    )
+
+
+def memory_budget(args: argparse.Namespace) -> int | None:
+    """Bytes of ``--max-memory``, or ``None`` for 'none'."""
+    from videolisa.benchmark.memory import parse_size
+
+    text = args.max_memory
+    return None if text.lower() == "none" else parse_size(text, "--max-memory")

@@ -6,8 +6,14 @@ import argparse
 import json
 import time
 
-from videolisa.cli.options import add_frame_arguments, add_model_arguments, load_pipeline
-from videolisa.inference.generation import FORCED_ANSWER
+from videolisa.cli.options import (
+    add_frame_arguments,
+    add_memory_argument,
+    add_model_arguments,
+    load_pipeline,
+    memory_budget,
+)
+from videolisa.modeling.tokenizer import FORCED_ANSWER
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -29,6 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "<TRK> or the checkpoint's own track token marks each mask",
     )
     add_frame_arguments(parser)
+    add_memory_argument(parser)
     parser.add_argument("--max-new-tokens", type=int, default=128)
     parser.add_argument("--temperature", type=float, default=0.0, help="0 = greedy")
     parser.add_argument("--max-frames", type=int, default=2000, help="refuse longer videos")
@@ -52,7 +59,12 @@ def run(args: argparse.Namespace) -> int:
     pipeline = load_pipeline(args)
     seconds["load_model"] = time.perf_counter() - start
 
-    encoded = pipeline.encode(video.frames, args.frames_sparse, args.frames_dense)
+    encoded = pipeline.encode(
+        video.frames,
+        args.frames_sparse,
+        args.frames_dense,
+        sam_memory_budget_bytes=memory_budget(args),
+    )
     seconds.update(encoded.seconds)
 
     start = time.perf_counter()

@@ -17,7 +17,7 @@ From showlab/VideoLISA ``evaluation/*/inference_*.py`` (videos) and ``utils/data
 
 from __future__ import annotations
 
-from videolisa.inference.generation import FORCED_ANSWER
+from videolisa.modeling.tokenizer import FORCED_ANSWER
 
 VIDEO_ANSWER = FORCED_ANSWER
 IMAGE_ANSWER = "<TRK>."

@@ -16,8 +16,6 @@ from videolisa.errors import ConfigError
 from videolisa.modeling.tokenizer import IMAGE_PLACEHOLDER_ID
 from videolisa.modeling.videolisa import VideoLISAModel
 
-FORCED_ANSWER = "Sure, <TRK>."  # the published evaluation's answer for videos (one forward pass)
-
 
 @dataclass(frozen=True)
 class GenerationSettings:

@@ -25,6 +25,7 @@ from videolisa.errors import CheckpointError
 SPIECE_UNDERLINE = "▁"
 IMAGE_PLACEHOLDER_ID = -200  # where the video tokens go, as in the published input_ids
 TRACK_CONCEPT = "<TRK>"  # how the track token is written in this project's text and UI
+FORCED_ANSWER = f"Sure, {TRACK_CONCEPT}."  # the published evaluation's answer (videos)
 
 
 @dataclass(frozen=True)
