@@ -51,3 +51,20 @@ def golden_pipeline(golden_dir):
     from videolisa.inference.pipeline import VideoLISAPipeline
 
     return VideoLISAPipeline.from_pretrained(golden_dir, dtype="float32", device="cpu")
+
+
+@pytest.fixture
+def service(golden_pipeline, tmp_path):
+    """A chat service on the golden pipeline, its files under ``tmp_path``."""
+    from videolisa.chat.service import ChatService
+
+    return ChatService(golden_pipeline, workdir_root=tmp_path)
+
+
+@pytest.fixture
+def conversation(service, golden_dir):
+    """A conversation with the golden frames attached, closed after the test."""
+    conversation = service.open_conversation()
+    conversation.attach(golden_dir / "frames")
+    yield conversation
+    conversation.close()

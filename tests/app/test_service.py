@@ -12,7 +12,6 @@ from PIL import Image
 from videolisa.chat.service import (
     INTERNAL_ERROR_MESSAGE,
     OUT_OF_MEMORY_MESSAGE,
-    ChatService,
     Notice,
     Progress,
     TextDelta,
@@ -32,19 +31,6 @@ GENERATE = TurnSettings(num_sparse=4, num_dense=1, max_new_tokens=6)
 @pytest.fixture
 def frames(golden_dir):
     return golden_dir / "frames"
-
-
-@pytest.fixture
-def service(golden_pipeline, tmp_path):
-    return ChatService(golden_pipeline, workdir_root=tmp_path)
-
-
-@pytest.fixture
-def conversation(service, frames):
-    conversation = service.open_conversation()
-    conversation.attach(frames)
-    yield conversation
-    conversation.close()
 
 
 def run(service, conversation, question, settings=FORCED):

@@ -15,7 +15,6 @@ import videolisa.outputs as outputs_module
 from videolisa.chat.service import (
     INTERNAL_ERROR_MESSAGE,
     OUT_OF_MEMORY_MESSAGE,
-    ChatService,
     TurnDone,
     TurnFailed,
     TurnSettings,
@@ -29,19 +28,6 @@ GENERATE = TurnSettings(num_sparse=4, num_dense=1, max_new_tokens=4)
 
 def out_of_memory(*args, **kwargs):
     raise torch.OutOfMemoryError()  # as PyTorch raises it; the message may be empty
-
-
-@pytest.fixture
-def service(golden_pipeline, tmp_path):
-    return ChatService(golden_pipeline, workdir_root=tmp_path)
-
-
-@pytest.fixture
-def conversation(service, golden_dir):
-    conversation = service.open_conversation()
-    conversation.attach(golden_dir / "frames")
-    yield conversation
-    conversation.close()
 
 
 def turn(service, conversation, question="Where is it?", settings=FORCED):

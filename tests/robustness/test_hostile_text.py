@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from videolisa.chat.service import ChatService, Notice, TurnDone, TurnFailed, TurnSettings
+from videolisa.chat.service import Notice, TurnDone, TurnFailed, TurnSettings
 from videolisa.chat.session import ChatSession
 from videolisa.chat.template import Message
 from videolisa.errors import PromptError
@@ -23,19 +23,6 @@ def special_count(pipeline, ids: list[int]) -> int:
     """How many of ``ids`` are added tokens (template, track, bos/eos) or the video slot."""
     special = {*pipeline.tokenizer.added_tokens.values(), IMAGE_PLACEHOLDER_ID}
     return sum(token in special for token in ids)
-
-
-@pytest.fixture
-def service(golden_pipeline, tmp_path):
-    return ChatService(golden_pipeline, workdir_root=tmp_path)
-
-
-@pytest.fixture
-def conversation(service, golden_dir):
-    conversation = service.open_conversation()
-    conversation.attach(golden_dir / "frames")
-    yield conversation
-    conversation.close()
 
 
 def turn(service, conversation, question, settings=FORCED):
