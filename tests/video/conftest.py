@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from fractions import Fraction
 from pathlib import Path
 
-import av
 import numpy as np
 import pytest
+
+from tests.media import encode_video
 
 RED = (255, 0, 0)
 BLUE = (0, 0, 255)
@@ -51,21 +51,16 @@ def make_video(tmp_path: Path) -> Callable[..., Path]:
         codec_options: dict[str, str] | None = None,
         container_options: dict[str, str] | None = None,
     ) -> Path:
-        path = tmp_path / name
-        with av.open(str(path), "w", options=container_options or {}) as container:
-            stream = container.add_stream(codec, rate=Fraction(fps), options=codec_options or {})
-            stream.height, stream.width = frames.shape[1:3]
-            stream.pix_fmt = pix_fmt
-            time_base = Fraction(1, 1000) if pts_ms is not None else Fraction(1, fps)
-            stream.codec_context.time_base = time_base
-            if rotation is not None:
-                stream.set_display_rotation(rotation)
-            for index, rgb in enumerate(frames):
-                frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
-                frame.pts = pts_ms[index] if pts_ms is not None else index
-                frame.time_base = time_base
-                container.mux(stream.encode(frame))
-            container.mux(stream.encode(None))
-        return path
+        return encode_video(
+            tmp_path / name,
+            frames,
+            fps=fps,
+            codec=codec,
+            pix_fmt=pix_fmt,
+            pts_ms=pts_ms,
+            rotation=rotation,
+            options=codec_options,
+            container_options=container_options,
+        )
 
     return make
