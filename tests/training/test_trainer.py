@@ -51,10 +51,13 @@ def test_loss_falls_when_training_from_scratch(tmp_path):
 
 
 def test_resumed_run_continues_the_same_curve(tmp_path):
-    straight = _config(tmp_path / "a", steps=8, sam_pretrain_steps=2)
+    schedule = {"steps": 8, "sam_pretrain_steps": 2, "warmup_steps": 2, "decay_steps": 4}
+    straight = _config(tmp_path / "a", **schedule)
     train(straight)
-    paused = _config(tmp_path / "b", steps=8, sam_pretrain_steps=2)
+    paused = _config(tmp_path / "b", **schedule)
     assert train(paused, stop_at=5) is None
+    with (tmp_path / "b" / "metrics.csv").open("a") as handle:  # killed after logging step 6
+        handle.write("6" + ",9.9" * 8 + "\n")
     assert train(paused) is not None
     a, b = _metrics(tmp_path / "a"), _metrics(tmp_path / "b")
     assert [r["step"] for r in b] == list(range(1, 9))

@@ -58,6 +58,8 @@ class TrainConfig:
     grad_accumulation: int = 1
     lr: float = 3e-4
     head_lr: float | None = None  # <TRK> head and mask decoder; None: lr
+    warmup_steps: int = 0  # learning rates rise linearly from 0 over the first steps
+    decay_steps: int = 0  # ... and fall linearly to 0 over the last steps (0: no decay)
     betas: tuple[float, float] = (0.9, 0.95)
     weight_decay: float = 0.0
     ce_weight: float = 1.0
@@ -93,8 +95,15 @@ class TrainConfig:
             "log_every",
         ):
             _positive(name, getattr(self, name))
-        if self.sam_pretrain_steps < 0:
-            raise ConfigError("sam_pretrain_steps must be 0 or more.")
+        for name in ("sam_pretrain_steps", "warmup_steps", "decay_steps"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be 0 or more.")
+        if self.warmup_steps + self.decay_steps > self.steps:
+            raise ConfigError(
+                f"warmup_steps + decay_steps ({self.warmup_steps + self.decay_steps}) exceed "
+                f"steps ({self.steps}).",
+                "Shorten the warm-up or the decay, or train for more steps.",
+            )
         if self.lr <= 0 or (self.head_lr is not None and self.head_lr <= 0):
             raise ConfigError("lr and head_lr must be positive.")
 
@@ -127,6 +136,18 @@ class TrainConfig:
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(self.to_dict(), indent=2))
+
+
+def lr_factor(config: TrainConfig, step: int) -> float:
+    """The multiplier of every base learning rate at ``step`` (0-based): a linear warm-up, a
+    constant middle, a linear decay to 0 over the last ``decay_steps`` (warm-up, stable, decay).
+    A pure function of the step, so a resumed run follows the same schedule."""
+    if step < config.warmup_steps:
+        return (step + 1) / config.warmup_steps
+    remaining = config.steps - step
+    if remaining <= config.decay_steps:
+        return remaining / config.decay_steps
+    return 1.0
 
 
 def _tuples(values: dict[str, Any]) -> dict[str, Any]:

@@ -28,7 +28,7 @@ from videolisa.errors import ConfigError
 from videolisa.inference.pipeline import VideoLISAPipeline
 from videolisa.modeling.checkpoint import save_checkpoint
 from videolisa.toyworld import WorldConfig, check_kinds, train_sample
-from videolisa.training.config import TrainConfig
+from videolisa.training.config import TrainConfig, lr_factor
 from videolisa.training.examples import build_example, example_losses, visual_features
 from videolisa.training.losses import LossWeights
 from videolisa.training.point_prompts import point_prompt_losses
@@ -148,6 +148,8 @@ def train(config: TrainConfig, resume: bool = True, stop_at: int | None = None) 
     step_module, optimizer = accelerator.prepare(trainable, optimizer)
     pipeline.model.train()
     metrics = out / "metrics.csv"
+    if accelerator.is_main_process:
+        _drop_metrics_after(metrics, start)
     end = min(stop_at or config.steps, config.steps)
     progress = tqdm(
         range(start, end),
@@ -160,6 +162,7 @@ def train(config: TrainConfig, resume: bool = True, stop_at: int | None = None) 
             sam_stage = False
             optimizer = accelerator.prepare(_optimizer(trainable, config, sam_stage))
         began = time.perf_counter()
+        _set_learning_rates(optimizer, lr_factor(config, step))
         with accelerator.accumulate(step_module):
             losses = step_module(step, sam_stage)
             accelerator.backward(losses["total"])
@@ -230,6 +233,13 @@ def _optimizer(trainable: TrainingStep, config: TrainConfig, sam_stage: bool):
     return torch.optim.AdamW(groups, betas=config.betas, weight_decay=config.weight_decay)
 
 
+def _set_learning_rates(optimizer, factor: float) -> None:
+    """Scale every group's base learning rate (kept in ``initial_lr``) by ``factor``."""
+    for group in optimizer.param_groups:
+        group.setdefault("initial_lr", group["lr"])
+        group["lr"] = group["initial_lr"] * factor
+
+
 def _check_same_run(config: TrainConfig, out: Path) -> None:
     saved = out / "train_config.json"
     if saved.is_file() and TrainConfig.load(saved) != config:
@@ -267,6 +277,19 @@ def _save_checkpoint(out: Path, step: int, model: nn.Module, optimizer, sam_stag
     done = sorted((out / "checkpoints").glob("step_???????"))
     for old in done[:-KEEP_CHECKPOINTS]:
         shutil.rmtree(old)
+
+
+def _drop_metrics_after(path: Path, step: int) -> None:
+    """Forget rows logged after ``step`` (by a run stopped before its next checkpoint), so the
+    resumed run's rows follow on without repeats."""
+    if not path.is_file():
+        return
+    with path.open(newline="") as handle:
+        rows = list(csv.reader(handle))
+    kept = rows[:1] + [row for row in rows[1:] if int(row[0]) <= step]
+    if len(kept) < len(rows):
+        with path.open("w", newline="") as handle:
+            csv.writer(handle).writerows(kept)
 
 
 def _append_metrics(path: Path, step: int, values: dict[str, float], seconds: float) -> None:
