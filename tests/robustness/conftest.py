@@ -7,14 +7,8 @@ shared by the whole test session: the 10,000-frame and 8K files take a second or
 
 from __future__ import annotations
 
-import os
 import random
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import av
@@ -22,7 +16,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import free_port, golden_model_args
+from tests.app_server import AppServer, running_app
+from tests.conftest import golden_model_args
 from tests.media import encode_video
 
 
@@ -141,68 +136,13 @@ def square_video(tmp_path: Path) -> Callable[..., Path]:
 
 
 # ------------------------------------------------------------------------ a launched app
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-STARTUP_SECONDS = 120
 MAX_FILE_SIZE = "1mb"  # the launched app's upload limit
-
-
-@dataclass(frozen=True)
-class AppServer:
-    """``app.py`` on a free port: its URL, process, log file and temporary folder (its
-    ``TMPDIR``: Gradio's uploads and the chat's result files all go there)."""
-
-    url: str
-    process: subprocess.Popen
-    log: Path
-    tmp: Path
 
 
 @pytest.fixture(scope="module")
 def app_server(golden_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
     """The app on the golden tiny model (4 sparse / 1 dense frames, uploads up to 1 MB),
     logging at its default INFO level to ``log``."""
-    root = tmp_path_factory.mktemp("app")
-    tmp = root / "tmp"
-    tmp.mkdir()
-    log = root / "server.log"
-    port = free_port()
-    command = [sys.executable, "app.py", *golden_model_args(golden_dir, dense=1)]
-    command += ["--max-file-size", MAX_FILE_SIZE]
-    command += ["--host", "127.0.0.1", "--port", str(port)]
-    env = {
-        **os.environ,
-        "HF_HUB_OFFLINE": "1",
-        "GRADIO_ANALYTICS_ENABLED": "False",
-        "TMPDIR": str(tmp),
-        "OMP_NUM_THREADS": "1",
-    }
-    env.pop("GRADIO_TEMP_DIR", None)
-    with log.open("w") as output:
-        process = subprocess.Popen(
-            command, cwd=PROJECT_ROOT, env=env, stdout=output, stderr=subprocess.STDOUT
-        )
-    server = AppServer(f"http://127.0.0.1:{port}", process, log, tmp)
-    try:
-        _wait_until_up(server)
+    args = [*golden_model_args(golden_dir, dense=1), "--max-file-size", MAX_FILE_SIZE]
+    with running_app(tmp_path_factory.mktemp("app"), args) as server:
         yield server
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def _wait_until_up(server: AppServer) -> None:
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            pytest.fail(f"app.py exited:\n{server.log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(server.url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.3)
-    pytest.fail(f"app.py did not start in {STARTUP_SECONDS} s:\n{server.log.read_text()[-3000:]}")
