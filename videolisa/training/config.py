@@ -67,6 +67,8 @@ class TrainConfig:
     dice_weight: float = 0.5
     point_prompt_weight: float = 0.0  # auxiliary SAM loss with point prompts (keeps SAM's skill)
     probe_weight: float = 0.0  # auxiliary: read the target's colour and shape from <TRK>
+    appearance_weight: float = 0.0  # auxiliary: SAM segments learned colour+shape prompts
+    appearance_align_weight: float = 0.0  # auxiliary: <TRK> embedding -> its object's prompt
     freeze_sam_encoder: bool = True
     mixed_precision: str = "no"
     checkpoint_every: int = 100

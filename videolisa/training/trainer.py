@@ -28,6 +28,7 @@ from videolisa.errors import ConfigError
 from videolisa.inference.pipeline import VideoLISAPipeline
 from videolisa.modeling.checkpoint import save_checkpoint
 from videolisa.toyworld import WorldConfig, check_kinds, train_sample
+from videolisa.training.appearance import AppearanceQueries
 from videolisa.training.config import TrainConfig, lr_factor
 from videolisa.training.examples import build_example, example_losses, visual_features
 from videolisa.training.losses import LossWeights
@@ -37,7 +38,7 @@ from videolisa.training.setup import initial_pipeline, merge_lora, parameter_gro
 
 logger = logging.getLogger(__name__)
 
-METRICS = ("ce", "bce", "dice", "point", "probe", "total", "embedding_std")
+METRICS = ("ce", "bce", "dice", "point", "probe", "appearance", "align", "total", "embedding_std")
 KEEP_CHECKPOINTS = 2
 
 
@@ -58,6 +59,10 @@ class TrainingStep(nn.Module):
         self.world = world
         self.weights = LossWeights(config.ce_weight, config.bce_weight, config.dice_weight)
         self.probe = AttributeProbe(pipeline.model.config.hidden_size)
+        uses_queries = config.appearance_weight > 0 or config.appearance_align_weight > 0
+        self.appearance = (
+            AppearanceQueries(pipeline.model.sam.prompt_encoder.embed_dim) if uses_queries else None
+        )
 
     def forward(self, step: int, sam_stage: bool) -> dict[str, torch.Tensor]:
         """Mean losses over the step's ``batch_size`` samples."""
@@ -93,21 +98,35 @@ class TrainingStep(nn.Module):
             features.resized_hw,
             rng,
         )
-        point_loss = sum(point) if point else features.dense_sam_embeddings.sum() * 0
+        zero = features.dense_sam_embeddings.sum() * 0
+        point_loss = sum(point) if point else zero
+        appearance = (
+            sum(
+                self.appearance.mask_losses(
+                    self.model, features.dense_sam_embeddings, sample, dense, features.resized_hw
+                )
+            )
+            if self.appearance is not None and config.appearance_weight > 0
+            else zero
+        )
+        auxiliary = config.point_prompt_weight * point_loss + config.appearance_weight * appearance
         if sam_stage:
-            return {"point": point_loss, "total": point_loss}
+            total = point_loss + config.appearance_weight * appearance
+            return {"point": point_loss, "appearance": appearance, "total": total}
         losses = example_losses(self.model, example, features, self.weights)
         track_objects = sample.turns[turn_index].track_objects
         track_states = losses.pop("track_states")
-        probe = (
-            self.probe.loss(track_states, sample, track_objects)
-            if track_objects
-            else point_loss * 0
-        )
-        losses["point"] = point_loss
-        losses["probe"] = probe
+        probe = self.probe.loss(track_states, sample, track_objects) if track_objects else zero
+        align = None
+        if self.appearance is not None and track_objects:
+            align = self.appearance.alignment_loss(losses["embeddings"], sample, track_objects)
+        align = zero if align is None else align
+        losses.update(point=point_loss, probe=probe, appearance=appearance, align=align)
         losses["total"] = (
-            losses["total"] + config.point_prompt_weight * point_loss + config.probe_weight * probe
+            losses["total"]
+            + auxiliary
+            + config.probe_weight * probe
+            + config.appearance_align_weight * align
         )
         return losses
 
@@ -226,6 +245,10 @@ def export_model(
 
 def _optimizer(trainable: TrainingStep, config: TrainConfig, sam_stage: bool):
     groups = parameter_groups(trainable.model, config, sam_stage)
+    if trainable.appearance is not None:
+        groups.append(
+            {"params": list(trainable.appearance.parameters()), "lr": config.head_lr or config.lr}
+        )
     if not sam_stage and config.probe_weight > 0:
         groups.append(
             {"params": list(trainable.probe.parameters()), "lr": config.head_lr or config.lr}
@@ -293,9 +316,18 @@ def _drop_metrics_after(path: Path, step: int) -> None:
 
 
 def _append_metrics(path: Path, step: int, values: dict[str, float], seconds: float) -> None:
+    header = ["step", *METRICS, "seconds_per_step"]
+    if path.is_file():
+        with path.open(newline="") as handle:
+            rows = list(csv.DictReader(handle))
+        if rows and list(rows[0]) != header:  # written by an older version: add the columns
+            with path.open("w", newline="") as handle:
+                writer = csv.DictWriter(handle, header, restval="")
+                writer.writeheader()
+                writer.writerows(rows)
     new = not path.is_file()
     with path.open("a", newline="") as handle:
         writer = csv.writer(handle)
         if new:
-            writer.writerow(["step", *METRICS, "seconds_per_step"])
+            writer.writerow(header)
         writer.writerow([step, *(f"{values.get(m, 0.0):.5f}" for m in METRICS), f"{seconds:.3f}"])
