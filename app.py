@@ -36,10 +36,10 @@ from videolisa.chat.service import (
 )
 from videolisa.cli.options import (
     add_frame_arguments,
-    add_memory_argument,
+    add_memory_arguments,
     add_model_arguments,
+    encode_options,
     load_pipeline,
-    memory_budget,
 )
 from videolisa.defaults import PROJECT_ROOT
 from videolisa.errors import UserInputError
@@ -328,7 +328,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--host", default=None, help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=None, help="port (default 7860 or free)")
     add_frame_arguments(parser)
-    add_memory_argument(parser, default="512MB")
+    add_memory_arguments(parser, default="512MB")
     parser.add_argument("--max-frames", type=int, default=1000, help="refuse longer videos")
     parser.add_argument("--max-side", type=int, default=2048, help="refuse larger frames")
     parser.add_argument("--max-file-size", default="200mb", help="upload limit, e.g. 200mb")
@@ -348,7 +348,7 @@ def main(argv: list[str] | None = None) -> None:
         pipeline,
         VideoLimits(max_frames=args.max_frames, max_side=args.max_side),
         workdir_root=workdir,
-        sam_memory_budget=memory_budget(args),
+        **encode_options(args),
     )
     model_sparse, model_dense = pipeline.default_frames
     defaults = TurnSettings(

@@ -68,3 +68,20 @@ def conversation(service, golden_dir):
     conversation.attach(golden_dir / "frames")
     yield conversation
     conversation.close()
+
+
+@pytest.fixture
+def encode_calls(monkeypatch) -> list[dict]:
+    """The keyword arguments of every ``VideoLISAPipeline.encode`` call in the test (the calls
+    still run)."""
+    from videolisa.inference.pipeline import VideoLISAPipeline
+
+    calls: list[dict] = []
+    encode = VideoLISAPipeline.encode
+
+    def recording_encode(self, *args, **kwargs):
+        calls.append(kwargs)
+        return encode(self, *args, **kwargs)
+
+    monkeypatch.setattr(VideoLISAPipeline, "encode", recording_encode)
+    return calls

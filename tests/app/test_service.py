@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import shutil
+import tempfile
 import zipfile
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -168,3 +170,25 @@ def test_closing_a_conversation_removes_its_files(service, conversation):
 def test_settings_are_checked():
     with pytest.raises(ConfigError, match="dense frames"):
         TurnSettings(num_sparse=2, num_dense=3)
+
+
+def test_the_app_encodes_with_its_sam_options(
+    golden_dir, golden_pipeline, tmp_path, monkeypatch, encode_calls
+):
+    import app
+
+    services = []
+
+    def build_demo(service, defaults, untrained):
+        services.append(service)
+        return SimpleNamespace(queue=lambda: SimpleNamespace(launch=lambda **options: None))
+
+    monkeypatch.setattr(app, "load_pipeline", lambda args: golden_pipeline)
+    monkeypatch.setattr(app, "build_demo", build_demo)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    app.main(["--model", str(golden_dir), "--sam-batch", "2", "--max-memory", "16kB"])
+    conversation = services[0].open_conversation()
+    conversation.attach(golden_dir / "frames")
+    assert isinstance(run(services[0], conversation, "Where is the object?")[-1], TurnDone)
+    conversation.close()
+    assert [(c["sam_batch"], c["sam_memory_budget_bytes"]) for c in encode_calls] == [(2, 16_000)]

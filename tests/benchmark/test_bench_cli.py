@@ -21,12 +21,14 @@ STAGES = (
 )
 
 
-def test_bench_reports_every_stage(golden_dir, tmp_path, capsys):
+def test_bench_reports_every_stage(golden_dir, tmp_path, capsys, encode_calls):
     out = tmp_path / "bench.json"
     start = time.perf_counter()
     args = ["bench", "--model", str(golden_dir), "--frames", "16", "--size", "64x48"]
+    args += ["--sam-batch", "2"]
     assert main([*args, "--frames-sparse", "4", "--frames-dense", "2", "--json", str(out)]) == 0
     assert time.perf_counter() - start < 30
+    assert encode_calls and all(call["sam_batch"] == 2 for call in encode_calls)
     report = json.loads(out.read_text())
     assert set(STAGES) <= set(report["stages"])
     for name in STAGES:
@@ -66,6 +68,13 @@ def test_dry_run_of_the_published_config(golden_dir, tmp_path, capsys):
     total = sum(part["params"] for part in weights.values())
     assert total == pytest.approx(4.79e9, abs=0.01e9)  # keys-videolisa-3.8b.json's count
     assert "4bit" in capsys.readouterr().out
+    small = tmp_path / "small.json"
+    argv = ["bench", "--dry-run", "--config", str(config), "--sam-batch", "2"]
+    assert main([*argv, "--json", str(small)]) == 0
+    attention = json.loads(out.read_text())["activations"]["SAM encoder attention, batch of 8"]
+    smaller = json.loads(small.read_text())["activations"]["SAM encoder attention, batch of 2"]
+    assert smaller["bfloat16"] * 4 == attention["bfloat16"]
+    assert "SAM encoder attention, batch of 2" in capsys.readouterr().out
 
 
 def test_dry_run_counts_a_checkpoints_parameters(golden_dir, tmp_path):

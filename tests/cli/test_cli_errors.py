@@ -31,3 +31,18 @@ def test_other_runtime_errors_are_bugs_and_keep_their_traceback(monkeypatch):
     monkeypatch.setattr(segment, "run", run)
     with pytest.raises(RuntimeError, match="shape mismatch"):
         cli.main(["segment", "--video", "v.mp4", "--prompt", "q", "--out", "o"])
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["segment", "--video", "v.mp4", "--prompt", "q", "--out", "o"],
+        ["bench", "--dry-run"],
+        ["eval", "--benchmark", "toyworld", "--out", "o"],
+    ],
+)
+def test_sam_batch_below_one_is_an_argparse_error(argv, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main([*argv, "--sam-batch", "0"])
+    assert exit_info.value.code == 2
+    assert "argument --sam-batch: must be at least 1, got 0" in capsys.readouterr().err

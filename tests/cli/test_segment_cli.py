@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import GOLDEN_CLIP, PROJECT_ROOT
+from tests.conftest import GOLDEN_CLIP, PROJECT_ROOT, golden_model_args
+from videolisa.cli import main
 
 PROMPT = "Please segment the moving red square in this image."
 
@@ -74,6 +75,15 @@ def test_golden_masks_and_outputs(golden_dir, tmp_path):
     assert len(frames) == 6 and (frames[0].height, frames[0].width) == (40, 56)
     head = (out / "overlay.mp4").read_bytes()
     assert head.index(b"moov") < head.index(b"mdat")
+
+
+def test_sam_options_reach_the_encoder(golden_dir, tmp_path, encode_calls):
+    video = ["--video", str(golden_dir / "frames"), "--prompt", PROMPT, "--device", "cpu"]
+    sam_options = ["--sam-batch", "2", "--max-memory", "16kB"]
+    argv = ["segment", *golden_model_args(golden_dir), *video, *sam_options]
+    assert main([*argv, "--out", str(tmp_path / "out")]) == 0
+    assert [(c["sam_batch"], c["sam_memory_budget_bytes"]) for c in encode_calls] == [(2, 16_000)]
+    assert len(list((tmp_path / "out" / "masks" / "0").glob("*.png"))) == 6
 
 
 def test_generated_answer_on_an_image(golden_dir, tmp_path):

@@ -145,7 +145,7 @@ def mevis_valid_u(frames, tmp_path) -> Path:
 
 
 def test_mevis_valid_u_resumed_run_gives_the_uninterrupted_summary(
-    golden_dir, mevis_valid_u, tmp_path
+    golden_dir, mevis_valid_u, tmp_path, encode_calls
 ):
     whole = run_eval(golden_dir, "mevis", mevis_valid_u, tmp_path / "whole")
     assert whole["items"] == 4 and whole["scored"] and whole["missing"] == []
@@ -155,10 +155,20 @@ def test_mevis_valid_u_resumed_run_gives_the_uninterrupted_summary(
     partial = run_eval(golden_dir, "mevis", mevis_valid_u, resumed_out, "--limit", "2")
     assert partial["items"] == 2
     markers = {p: p.stat().st_mtime_ns for p in (resumed_out / "done").iterdir()}
-    resumed = run_eval(golden_dir, "mevis", mevis_valid_u, resumed_out)
+    encode_calls.clear()
+    # A run may resume with other SAM options: one frame per SAM call and room for one frame's
+    # embedding (8 kB), so every embedding is recomputed when masks are decoded; same masks.
+    sam_options = ["--sam-batch", "1", "--max-memory", "16kB"]
+    resumed = run_eval(golden_dir, "mevis", mevis_valid_u, resumed_out, *sam_options)
+    assert [(c["sam_batch"], c["sam_memory_budget_bytes"]) for c in encode_calls] == [(1, 16_000)]
     assert resumed == whole | {"settings": resumed["settings"]}
     assert resumed["settings"]["data"] == whole["settings"]["data"]
     assert all(p.stat().st_mtime_ns == mtime for p, mtime in markers.items())  # not redone
+    predictions = sorted((tmp_path / "whole" / "predictions").rglob("*.png"))
+    assert len(predictions) == 10  # 2 expressions of a 3-frame and a 2-frame video
+    for path in predictions:
+        resumed_path = resumed_out / path.relative_to(tmp_path / "whole")
+        assert np.array_equal(np.asarray(Image.open(resumed_path)), np.asarray(Image.open(path)))
 
 
 def test_a_resumed_run_with_other_settings_is_refused(golden_dir, mevis_valid_u, tmp_path, capsys):
@@ -228,7 +238,7 @@ def test_refdavis_scores_each_expression_and_merges_each_annotator(golden_dir, f
             assert merged.mode == "P" and np.array_equal(np.asarray(merged), expected)
 
 
-def test_reasonseg_reports_giou_and_ciou(golden_dir, frames, tmp_path):
+def test_reasonseg_reports_giou_and_ciou(golden_dir, frames, tmp_path, encode_calls):
     data = tmp_path / "val"
     data.mkdir()
     for i, is_sentence in enumerate((True, False)):
@@ -241,7 +251,9 @@ def test_reasonseg_reports_giou_and_ciou(golden_dir, frames, tmp_path):
         text = ["the thing that moves", "unused second text"]
         annotation = {"text": text, "is_sentence": is_sentence, "shapes": shapes}
         (data / f"img{i}.json").write_text(json.dumps(annotation))
-    summary = run_eval(golden_dir, "reasonseg", data, tmp_path / "out")
+    summary = run_eval(golden_dir, "reasonseg", data, tmp_path / "out", "--sam-batch", "1")
+    sam_options = [(c["sam_batch"], c["sam_memory_budget_bytes"]) for c in encode_calls]
+    assert sam_options == [(1, 2 * 10**9)] * 2  # one encode per image; --max-memory 2GB
     assert summary["images"] == 2 and set(summary["per_image"]) == {"img0", "img1"}
     assert 0 <= summary["gIoU"] <= 1 and 0 <= summary["cIoU"] <= 1
     assert Image.open(tmp_path / "out" / "predictions" / "img1.png").size == (56, 40)

@@ -50,12 +50,14 @@ def test_held_out_sets_by_generation(checkpoint, tmp_path):
     assert [t["reference"] for t in multi_turn["turns"]][1].count("<TRK>") == 1
 
 
-def test_a_folder_written_by_the_toyworld_command(checkpoint, tmp_path):
+def test_a_folder_written_by_the_toyworld_command(checkpoint, tmp_path, encode_calls):
     data = tmp_path / "toy"
     written = ["toyworld", "--out", str(data), "--videos", "2", "--kinds", "several,text"]
     assert main([*written, "--max-frames", "8", "--max-size", "64"]) == 0
-    summary = run_toyworld(checkpoint, tmp_path / "out", "--data", str(data), "--limit", "1")
+    limits = ["--limit", "1", "--sam-batch", "3", "--max-memory", "none"]
+    summary = run_toyworld(checkpoint, tmp_path / "out", "--data", str(data), *limits)
     assert summary["items"] == 1 and summary["per_kind"].keys() == {"several"}
+    assert [(c["sam_batch"], c["sam_memory_budget_bytes"]) for c in encode_calls] == [(3, None)]
 
 
 def test_summary_by_hand():

@@ -157,7 +157,8 @@ def estimate_memory(
     sam_batch: int = 8,
 ) -> MemoryEstimate:
     """Weights per precision and activations of a ``num_frames`` video with ``num_sparse``
-    CLIP frames (``num_dense`` of them in full) and ``text_tokens`` of text and answer."""
+    CLIP frames (``num_dense`` of them in full), ``text_tokens`` of text and answer, and SAM
+    encoding ``sam_batch`` frames per call (at most ``num_frames``, as the pipeline does)."""
     vision = model.vision_tower.config
     patches = (vision.image_size // vision.patch_size) ** 2
     sequence = num_sparse + num_dense * patches + text_tokens
@@ -166,6 +167,7 @@ def estimate_memory(
     kv_heads = llm.num_key_value_heads or llm.num_attention_heads
     sam = model.config.sam
     side = sam.embedding_side
+    sam_batch = min(sam_batch, num_frames)
     clip_states = num_sparse * (patches + 1) * vision.hidden_size * (vision.num_hidden_layers + 1)
     activations = [  # (name, elements, transient)
         ("SAM embeddings, all frames", num_frames * sam.prompt_embed_dim * side * side, False),

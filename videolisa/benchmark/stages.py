@@ -42,6 +42,7 @@ class BenchmarkSettings:
     width: int = 320
     num_sparse: int | None = None  # None: the model's default frame counts
     num_dense: int | None = None
+    sam_batch: int = 8  # frames per SAM encoder call
     sam_memory_budget_bytes: int | None = 2 * 10**9
     max_new_tokens: int = 16  # tokens generated for the generation rate
     scaling_frames: tuple[int, ...] = ()  # frame counts run beyond a small SAM budget
@@ -220,7 +221,11 @@ def memory_scaling(pipeline: VideoLISAPipeline, settings: BenchmarkSettings) -> 
         frames = synthetic_video(count, settings.height, settings.width)
         reset_peak()
         encoded = pipeline.encode(
-            frames, settings.num_sparse, settings.num_dense, sam_memory_budget_bytes=budget
+            frames,
+            settings.num_sparse,
+            settings.num_dense,
+            sam_batch=settings.sam_batch,
+            sam_memory_budget_bytes=budget,
         )
         answer = pipeline.answer(encoded, [], FIRST_QUESTION, forced_answer=FORCED_ANSWER)
         pipeline.track_masks(encoded, answer.track_embeddings)
@@ -242,6 +247,7 @@ def _encode(pipeline: VideoLISAPipeline, video: Video, settings: BenchmarkSettin
         video.frames,
         settings.num_sparse,
         settings.num_dense,
+        sam_batch=settings.sam_batch,
         sam_memory_budget_bytes=settings.sam_memory_budget_bytes,
     )
 
@@ -299,6 +305,8 @@ def _stamp(stamps: list[float]) -> Callable[[int], None]:
 def _warm_up(pipeline: VideoLISAPipeline, settings: BenchmarkSettings) -> None:
     """One tiny turn so that one-time costs (kernel selection, lazy imports) are not timed."""
     frames = synthetic_video(2, settings.height, settings.width)
-    encoded = pipeline.encode(frames, settings.num_sparse, settings.num_dense)
+    encoded = pipeline.encode(
+        frames, settings.num_sparse, settings.num_dense, sam_batch=settings.sam_batch
+    )
     answer = pipeline.answer(encoded, [], FIRST_QUESTION, forced_answer=FORCED_ANSWER)
     pipeline.track_masks(encoded, answer.track_embeddings)

@@ -173,10 +173,12 @@ class ChatService:
         limits: VideoLimits | None = None,
         cache: VideoCache[CachedVideo] | None = None,
         workdir_root: str | Path | None = None,
-        sam_memory_budget: int | None = 512 * 2**20,
+        sam_batch: int = 8,
+        sam_memory_budget_bytes: int | None = 512 * 2**20,
     ) -> None:
         self.pipeline = pipeline
-        self.sam_memory_budget = sam_memory_budget  # SAM embeddings kept per video
+        self.sam_batch = sam_batch  # frames per SAM encoder call
+        self.sam_memory_budget_bytes = sam_memory_budget_bytes  # SAM embeddings kept per video
         self.limits = limits or VideoLimits()
         self.cache = cache or VideoCache(max_entries=8, max_bytes=2 << 30)
         self.workdir_root = Path(workdir_root or tempfile.gettempdir())
@@ -248,8 +250,9 @@ class ChatService:
                     video.frames,
                     settings.num_sparse,
                     settings.num_dense,
+                    sam_batch=self.sam_batch,
                     progress=on_progress,
-                    sam_memory_budget_bytes=self.sam_memory_budget,
+                    sam_memory_budget_bytes=self.sam_memory_budget_bytes,
                 )
             logger.info("encoded %s (%d frames): %s", path.name, video.num_frames, encoded.seconds)
             return CachedVideo(video, encoded)

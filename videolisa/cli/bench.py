@@ -10,10 +10,10 @@ from pathlib import Path
 
 from videolisa.cli.options import (
     add_frame_arguments,
-    add_memory_argument,
+    add_memory_arguments,
     add_model_arguments,
+    encode_options,
     load_pipeline,
-    memory_budget,
 )
 from videolisa.defaults import DEFAULT_MODEL
 from videolisa.errors import ConfigError
@@ -33,7 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--frames", type=int, default=64, help="frames of the synthetic video")
     parser.add_argument("--size", default="320x240", help="WIDTHxHEIGHT of the synthetic video")
     add_frame_arguments(parser)
-    add_memory_argument(parser)
+    add_memory_arguments(parser)
     parser.add_argument("--new-tokens", type=int, default=16, help="tokens to generate")
     parser.add_argument(
         "--scaling-frames",
@@ -72,16 +72,15 @@ def run(args: argparse.Namespace) -> int:
 def _benchmark(args: argparse.Namespace, width: int, height: int) -> dict:
     from videolisa.benchmark.stages import BenchmarkSettings, run_benchmark
 
-    budget = memory_budget(args)
     settings = BenchmarkSettings(
         num_frames=args.frames,
         height=height,
         width=width,
         num_sparse=args.frames_sparse,
         num_dense=args.frames_dense,
-        sam_memory_budget_bytes=budget,
         max_new_tokens=args.new_tokens,
         scaling_frames=_scaling_frames(args.scaling_frames, args.frames),
+        **encode_options(args),
     )
     pipeline = load_pipeline(args)
     with tempfile.TemporaryDirectory(prefix="videolisa-bench-") as workdir:
@@ -103,6 +102,7 @@ def _dry_run(args: argparse.Namespace) -> dict:
         args.frames_sparse or sparse,
         args.frames_dense or dense,
         text_tokens=args.text_tokens,
+        sam_batch=args.sam_batch,
     )
     report = estimate.to_json()
     print(f"weights (GB)          {'params':>9} " + " ".join(f"{p:>7}" for p in PRECISIONS))

@@ -5,7 +5,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from videolisa.cli.options import add_frame_arguments, add_model_arguments, load_pipeline
+from videolisa.cli.options import (
+    add_frame_arguments,
+    add_memory_arguments,
+    add_model_arguments,
+    encode_options,
+    load_pipeline,
+)
 from videolisa.errors import ConfigError
 from videolisa.evaluation.benchmarks import BENCHMARKS
 
@@ -46,6 +52,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--data", type=Path, default=None, help="the benchmark's folder")
     parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder")
     add_frame_arguments(parser)
+    add_memory_arguments(parser)
     parser.add_argument("--limit", type=int, default=None, metavar="N", help="first N items only")
     parser.add_argument(
         "--samples-per-kind",
@@ -80,7 +87,11 @@ def run(args: argparse.Namespace) -> int:
         args.frames_sparse,
         args.frames_dense,
         GenerationSettings(max_new_tokens=args.max_new_tokens),
+        **encode_options(args),
     )
+    # --sam-batch and --max-memory change the masks at most by floating-point rounding, so they
+    # are left out of the run's settings: a run may resume with others (e.g. a smaller batch
+    # after running out of memory).
     run_config = {
         "benchmark": args.benchmark,
         "data": str(args.data.resolve()) if args.data else None,

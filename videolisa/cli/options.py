@@ -1,4 +1,5 @@
-"""Command-line options shared by the commands and the app: which model, how many frames."""
+"""Command-line options shared by the commands and the app: which model, how many frames, how
+videos are encoded."""
 
 from __future__ import annotations
 
@@ -58,19 +59,41 @@ def add_frame_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_memory_argument(parser: argparse.ArgumentParser, default: str = "2GB") -> None:
-    """``--max-memory``: the SAM embeddings kept per video; see :func:`memory_budget`."""
+def add_memory_arguments(parser: argparse.ArgumentParser, default: str = "2GB") -> None:
+    """``--max-memory`` and ``--sam-batch``: how a video's SAM embeddings are computed and kept;
+    see :func:`encode_options`."""
     parser.add_argument(
         "--max-memory",
         default=default,
         help="budget for the SAM embeddings kept per video (beyond it they are recomputed "
         f"chunk by chunk when masks are decoded); 'none' keeps all (default {default})",
     )
+    parser.add_argument(
+        "--sam-batch",
+        type=_at_least_one,
+        default=8,
+        metavar="N",
+        help="frames per SAM encoder call (default 8); smaller batches lower peak GPU memory, "
+        "e.g. 1-2 on 16 GB GPUs for the published model",
+    )
 
 
-def memory_budget(args: argparse.Namespace) -> int | None:
-    """Bytes of ``--max-memory``, or ``None`` for 'none'."""
+def encode_options(args: argparse.Namespace) -> dict[str, int | None]:
+    """Keyword arguments of :meth:`VideoLISAPipeline.encode` from ``--sam-batch`` and
+    ``--max-memory`` (bytes, or ``None`` for 'none')."""
     from videolisa.benchmark.memory import parse_size
 
     text = args.max_memory
-    return None if text.lower() == "none" else parse_size(text, "--max-memory")
+    budget = None if text.lower() == "none" else parse_size(text, "--max-memory")
+    return {"sam_batch": args.sam_batch, "sam_memory_budget_bytes": budget}
+
+
+def _at_least_one(text: str) -> int:
+    """An integer of at least 1, else an argparse error naming the value."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value

@@ -8,10 +8,10 @@ import time
 
 from videolisa.cli.options import (
     add_frame_arguments,
-    add_memory_argument,
+    add_memory_arguments,
     add_model_arguments,
+    encode_options,
     load_pipeline,
-    memory_budget,
 )
 from videolisa.modeling.tokenizer import FORCED_ANSWER
 
@@ -35,7 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "<TRK> or the checkpoint's own track token marks each mask",
     )
     add_frame_arguments(parser)
-    add_memory_argument(parser)
+    add_memory_arguments(parser)
     parser.add_argument("--max-new-tokens", type=int, default=128)
     parser.add_argument("--temperature", type=float, default=0.0, help="0 = greedy")
     parser.add_argument("--max-frames", type=int, default=2000, help="refuse longer videos")
@@ -60,10 +60,7 @@ def run(args: argparse.Namespace) -> int:
     seconds["load_model"] = time.perf_counter() - start
 
     encoded = pipeline.encode(
-        video.frames,
-        args.frames_sparse,
-        args.frames_dense,
-        sam_memory_budget_bytes=memory_budget(args),
+        video.frames, args.frames_sparse, args.frames_dense, **encode_options(args)
     )
     seconds.update(encoded.seconds)
 

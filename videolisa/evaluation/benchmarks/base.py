@@ -15,6 +15,7 @@ from videolisa.errors import UserInputError
 from videolisa.evaluation.layouts import read_json
 
 if TYPE_CHECKING:
+    from videolisa.inference.encoded_video import EncodedVideo
     from videolisa.inference.generation import GenerationSettings
     from videolisa.inference.pipeline import VideoLISAPipeline
 
@@ -23,11 +24,24 @@ Record = dict[str, Any]
 
 @dataclass(frozen=True)
 class RunSettings:
-    """How every item is run: frames the LLM sees and, where answers are generated, how."""
+    """How every item is run: the frames the LLM sees, how answers are generated (where they
+    are), and how SAM encodes the frames (which changes masks at most by rounding)."""
 
     num_sparse: int | None  # None: the model's own default
     num_dense: int | None
     generation: GenerationSettings
+    sam_batch: int = 8  # frames per SAM encoder call
+    sam_memory_budget_bytes: int | None = None  # SAM embeddings kept per video; None: all
+
+    def encode(self, pipeline: VideoLISAPipeline, frames: np.ndarray) -> EncodedVideo:
+        """``pipeline.encode`` of (T, H, W, 3) uint8 ``frames`` with these settings."""
+        return pipeline.encode(
+            frames,
+            self.num_sparse,
+            self.num_dense,
+            sam_batch=self.sam_batch,
+            sam_memory_budget_bytes=self.sam_memory_budget_bytes,
+        )
 
 
 class Benchmark(ABC):

@@ -20,7 +20,7 @@ def image_masks(
     as the published evaluation stacks copies of it.
     """
     frames = read_rgb_frames([path])
-    encoded = pipeline.encode(frames, settings.num_sparse, settings.num_dense)
+    encoded = settings.encode(pipeline, frames)
     answers, masks = [], []
     for question in questions:
         answer = pipeline.answer(encoded, [], question, forced_answer=IMAGE_ANSWER)

@@ -44,7 +44,7 @@ class ToyWorldBenchmark(Benchmark):
 
     def run_item(self, index, pipeline, out_dir: Path, settings: RunSettings) -> Record:
         sample = self._samples[index]()
-        encoded = pipeline.encode(sample.frames, settings.num_sparse, settings.num_dense)
+        encoded = settings.encode(pipeline, sample.frames)
         history: list[Message] = []
         turns = []
         scores = []

@@ -76,9 +76,7 @@ class VideoBenchmark(Benchmark):
         key = "\n".join(map(str, expression.frame_paths))
         encoded = self._encoded.get_or_create(
             key,
-            lambda: pipeline.encode(
-                read_rgb_frames(expression.frame_paths), settings.num_sparse, settings.num_dense
-            ),
+            lambda: settings.encode(pipeline, read_rgb_frames(expression.frame_paths)),
         )
         answer = pipeline.answer(encoded, [], expression.question, forced_answer=VIDEO_ANSWER)
         tracks = pipeline.track_masks(encoded, answer.track_embeddings)
