@@ -1,0 +1,89 @@
+"""The bundled toy-world model (``assets/models/videolisa-toy``), evaluated the way a user does:
+``python -m videolisa eval --benchmark toyworld`` with no ``--model``, on a fixed slice of the
+held-out test sets, and on a folder of videos longer and larger than any it was trained on.
+
+``test_no_regression`` guards what the committed model achieves (measured on these very samples,
+less a small margin); ``test_issue_targets`` holds the targets of the toy-world issue and is an
+expected failure while the bundled model is below them (strict: it turns red once they are met,
+so the marker gets removed).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from videolisa.cli import main
+from videolisa.defaults import DEFAULT_MODEL
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not Path(DEFAULT_MODEL).is_dir(), reason="bundled model not present"),
+]
+
+SAMPLES_PER_KIND = 8
+# Training used seed 0, 8-24 frames of 64-112 px; these are another seed, longer and larger.
+OTHER_VIDEOS = ["--videos", "24", "--seed", "11", "--min-frames", "40", "--max-frames", "64"]
+OTHER_SIZES = ["--min-size", "144", "--max-size", "200"]
+
+TARGETS = {
+    "attribute": 0.80,
+    "motion": 0.60,
+    "comparison": 0.60,
+    "rule": 0.50,
+    "several": 0.50,
+    "multi_turn": 0.50,
+    "text_accuracy": 0.90,
+    "trk": 0.95,
+}
+# Measured on the committed model with this file's samples, minus 0.05.
+GUARD = {
+    "attribute": 0.38,
+    "motion": 0.28,
+    "comparison": 0.36,
+    "rule": 0.37,
+    "several": 0.33,
+    "multi_turn": 0.51,
+    "text_accuracy": 0.14,
+    "trk": 0.95,
+    "other_videos": 0.27,
+}
+
+
+def _evaluate(out: Path, *extra: str) -> dict:
+    argv = ["eval", "--benchmark", "toyworld", "--device", "cpu", "--out", str(out), *extra]
+    assert main(argv) == 0
+    return json.loads((out / "summary.json").read_text())
+
+
+def _scores(summary: dict) -> dict[str, float]:
+    return {
+        **summary["per_kind"],
+        "text_accuracy": summary["text_accuracy"],
+        "trk": min(summary["trk_precision"], summary["trk_recall"]),
+    }
+
+
+@pytest.fixture(scope="module")
+def measured(tmp_path_factory) -> dict[str, float]:
+    root = tmp_path_factory.mktemp("bundled")
+    held_out = _evaluate(root / "held_out", "--samples-per-kind", str(SAMPLES_PER_KIND))
+    data = root / "other_videos"
+    assert main(["toyworld", "--out", str(data), *OTHER_VIDEOS, *OTHER_SIZES]) == 0
+    other = _evaluate(root / "other_out", "--data", str(data))
+    scores = {**_scores(held_out), "other_videos": other["J&F"]}
+    print("bundled model:", json.dumps(scores, indent=1))
+    return scores
+
+
+def test_no_regression(measured):
+    below = {k: (measured[k], floor) for k, floor in GUARD.items() if measured[k] < floor}
+    assert not below, f"bundled model fell below its measured level: {below}"
+
+
+@pytest.mark.xfail(strict=True, reason="the bundled model is below the issue's targets (README)")
+def test_issue_targets(measured):
+    below = {k: (measured[k], goal) for k, goal in TARGETS.items() if measured[k] < goal}
+    assert not below, f"below target: {below}"
