@@ -119,16 +119,17 @@ def test_uploads_over_max_file_size_are_refused(client, app_server, tmp_path):
     assert app_server.process.poll() is None
 
 
-def test_prompts_are_not_logged_or_written(client, app_server, media):
+def test_prompts_and_file_names_are_not_logged_and_prompts_not_written(client, app_server, media):
     started = time.time()
     answer = ask(client, media("vfr.mp4"), PRIVATE_PROMPT)
     assert len(files(answer)) == 2
-    secret = PRIVATE_PROMPT.encode()
-    assert secret not in app_server.log.read_bytes()
+    log = app_server.log.read_bytes()
+    assert PRIVATE_PROMPT.encode() not in log
+    assert b"vfr" not in log  # nor the uploaded file's name
     project = Path(__file__).resolve().parents[2]
     written = [*files_under(app_server.tmp), *files_under(project, since=started)]
     assert written, "the turn wrote its results somewhere"
-    assert [path for path in written if secret in path.read_bytes()] == []
+    assert [path for path in written if PRIVATE_PROMPT.encode() in path.read_bytes()] == []
 
 
 def files_under(root: Path, since: float = 0.0) -> list[Path]:

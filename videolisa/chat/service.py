@@ -254,7 +254,8 @@ class ChatService:
                     progress=on_progress,
                     sam_memory_budget_bytes=self.sam_memory_budget_bytes,
                 )
-            logger.info("encoded %s (%d frames): %s", path.name, video.num_frames, encoded.seconds)
+            # the content key, not the file name: names of uploads can be private too
+            logger.info("encoded %s (%d frames): %s", key[:12], video.num_frames, encoded.seconds)
             return CachedVideo(video, encoded)
 
         return self.cache.get_or_create(key, create)
