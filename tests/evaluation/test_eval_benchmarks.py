@@ -16,6 +16,7 @@ from PIL import Image
 from tests.conftest import golden_model_args
 from videolisa.cli import main
 from videolisa.evaluation.layouts import decode_rle
+from videolisa.evaluation.metrics import region_similarity
 
 
 @pytest.fixture(scope="module")
@@ -204,9 +205,9 @@ def test_mevis_valid_and_refytvos_write_the_server_zip(golden_dir, frames, tmp_p
                 assert Image.open(file).size == (56, 40)
 
 
-def test_refdavis_scores_each_expression_and_merges_each_annotator(golden_dir, frames, tmp_path):
+def test_refdavis_scores_each_expression_and_each_annotator(golden_dir, frames, tmp_path):
     data = tmp_path / "ref-davis"
-    names = write_video(data / "valid" / "JPEGImages" / "swan", frames[:2])
+    names = write_video(data / "valid" / "JPEGImages" / "swan", frames[:4])
     for t, name in enumerate(names):
         ids = (square((40, 56), 5, 4 * t) + 2 * square((40, 56), 25, 40)).astype(np.uint8)
         image = Image.fromarray(ids)
@@ -236,6 +237,21 @@ def test_refdavis_scores_each_expression_and_merges_each_annotator(golden_dir, f
             expected = np.where(first > 0, 1, np.where(second > 0, 2, 0))
             merged = Image.open(out / f"anno_{annotator}" / "swan" / f"{name}.png")
             assert merged.mode == "P" and np.array_equal(np.asarray(merged), expected)
+    # DAVIS 2017 semi-supervised: every object, all frames but the first and the last.
+    truth = [np.asarray(Image.open(data / "valid/Annotations/swan" / f"{n}.png")) for n in names]
+    davis = summary["davis2017"]
+    for annotator, scores in enumerate(davis["per_annotator"]):
+        folder = out / f"anno_{annotator}" / "swan"
+        labels = [np.asarray(Image.open(folder / f"{n}.png")) for n in names]
+        j = np.mean(
+            [
+                np.mean([region_similarity(labels[t] == k, truth[t] == k) for t in (1, 2)])
+                for k in (1, 2)
+            ]
+        )
+        assert scores["objects"] == 2 and scores["J"] == pytest.approx(j)
+        assert scores["J&F"] == pytest.approx((scores["J"] + scores["F"]) / 2)
+    assert davis["J&F"] == pytest.approx(np.mean([a["J&F"] for a in davis["per_annotator"]]))
 
 
 def test_reasonseg_reports_giou_and_ciou(golden_dir, frames, tmp_path, encode_calls):

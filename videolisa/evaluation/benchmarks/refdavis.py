@@ -12,8 +12,11 @@ set; this per-expression score is a close check, not that protocol. For that pro
 predictions are also merged as the published ``post_process_davis.py`` merges them: a video's
 expressions are ordered object by object, four annotators each (expression ``4 * o + a`` is
 annotator ``a``'s for object ``o``), and ``OUT/anno_<a>/<video>/<frame>.png`` is a palette mask
-holding, per pixel, 1 + the first object whose mask covers it (0: background). Run the DAVIS 2017
-evaluation on each ``anno_<a>`` folder and average the four results.
+holding, per pixel, 1 + the first object whose mask covers it (0: background). Where the ground
+truth is present each ``anno_<a>`` folder is then scored as the DAVIS 2017 semi-supervised
+evaluation scores a results folder (J and F of every object over all frames but the first and
+the last, the mean over the objects of all videos) and the summary's ``davis2017`` holds the
+four annotators' J, F, J&F and their means: the published protocol.
 """
 
 from __future__ import annotations
@@ -44,6 +47,8 @@ def load(data: Path, out_dir: Path) -> VideoBenchmark:
     """The Ref-DAVIS17 valid expressions under the converted dataset root ``data``."""
     meta = data / "meta_expressions" / "valid" / "meta_expressions.json"
     expressions = []
+    objects: dict[str, int] = {}  # expression key -> its object's id in the ground truth
+    ground_truth: dict[str, tuple[Path, ...]] = {}  # video -> palette masks, where public
     for video, entry in meta_videos(meta).items():
         frames = jpeg_frames(data / "valid" / "JPEGImages" / video)
         gt_paths = tuple(data / "valid" / "Annotations" / video / f"{p.stem}.png" for p in frames)
@@ -68,21 +73,31 @@ def load(data: Path, out_dir: Path) -> VideoBenchmark:
                     else None,
                 )
             )
-    return RefDavisBenchmark(expressions)
+            objects[key] = obj_id
+        if has_gt:
+            ground_truth[video] = gt_paths
+    return RefDavisBenchmark(expressions, objects, ground_truth)
 
 
 class RefDavisBenchmark(VideoBenchmark):
     """Ref-DAVIS17 expressions; also merged per annotator for the DAVIS 2017 evaluation."""
 
-    def __init__(self, expressions: Sequence[VideoExpression]) -> None:
+    def __init__(
+        self,
+        expressions: Sequence[VideoExpression],
+        objects: dict[str, int],
+        ground_truth: dict[str, tuple[Path, ...]],
+    ) -> None:
         super().__init__("refdavis", expressions)
+        self._objects = objects
+        self._ground_truth = ground_truth
 
     def finish(self, out_dir: Path, records: Sequence[Record]) -> dict[str, Any]:
         done = {record["key"] for record in records}
         videos: dict[str, list[VideoExpression]] = {}
         for expression in self.expressions:
             videos.setdefault(expression.pred_dir.split("/")[0], []).append(expression)
-        merged = 0
+        merged: dict[str, list[list[VideoExpression]]] = {}  # video -> objects per annotator
         for video, expressions in videos.items():
             if any(expression.key not in done for expression in expressions):
                 continue
@@ -94,11 +109,47 @@ class RefDavisBenchmark(VideoBenchmark):
                     ANNOTATORS,
                     len(expressions) % ANNOTATORS,
                 )
+            merged[video] = []
             for annotator in range(ANNOTATORS):
                 objects = expressions[annotator::ANNOTATORS][: len(expressions) // ANNOTATORS]
                 self._merge(out_dir, video, objects, out_dir / f"anno_{annotator}" / video)
-            merged += 1
-        return {"annotator_folders": [f"anno_{a}" for a in range(ANNOTATORS)] if merged else []}
+                merged[video].append(objects)
+        summary: dict[str, Any] = {
+            "annotator_folders": [f"anno_{a}" for a in range(ANNOTATORS)] if merged else []
+        }
+        short = [v for v in merged if len(self._ground_truth.get(v, ())) in (1, 2)]
+        if short:
+            logger.warning("under 3 frames, not in the DAVIS 2017 score: %s", ", ".join(short))
+        scored = {v: merged[v] for v in merged if len(self._ground_truth.get(v, ())) >= 3}
+        if scored:
+            summary["davis2017"] = self._davis2017(out_dir, scored)
+        return summary
+
+    def _davis2017(
+        self, out_dir: Path, videos: dict[str, list[list[VideoExpression]]]
+    ) -> dict[str, Any]:
+        """J, F and J&F of each ``anno_<a>`` folder by the DAVIS 2017 semi-supervised rules,
+        and their means over the annotators."""
+        per_annotator = []
+        for annotator in range(ANNOTATORS):
+            scores = []
+            for video, annotators in videos.items():
+                gt_paths = self._ground_truth[video]
+                truth = np.stack([_palette_ids(path) for path in gt_paths[1:-1]])
+                folder = out_dir / f"anno_{annotator}" / video
+                labels = np.stack([_palette_ids(folder / p.name) for p in gt_paths[1:-1]])
+                for number, expression in enumerate(annotators[annotator], start=1):
+                    obj_id = self._objects[expression.key]
+                    scores.append(sequence_scores(labels == number, truth == obj_id))
+            j = float(np.mean([j for j, _ in scores]))
+            f = float(np.mean([f for _, f in scores]))
+            per_annotator.append({"J": j, "F": f, "J&F": (j + f) / 2, "objects": len(scores)})
+        return {
+            "J": float(np.mean([a["J"] for a in per_annotator])),
+            "F": float(np.mean([a["F"] for a in per_annotator])),
+            "J&F": float(np.mean([a["J&F"] for a in per_annotator])),
+            "per_annotator": per_annotator,
+        }
 
     def _merge(
         self, out_dir: Path, video: str, objects: Sequence[VideoExpression], target: Path
