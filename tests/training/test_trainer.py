@@ -132,3 +132,16 @@ def test_export_turns_a_paused_run_into_a_model(tmp_path):
         )
         == 2
     )
+
+
+def test_metrics_of_an_older_version_get_the_current_columns(tmp_path):
+    from videolisa.training.trainer import METRICS_HEADER, _prepare_metrics
+
+    path = tmp_path / "metrics.csv"
+    path.write_text("step,ce,total\n10,0.5,0.7\n20,0.4,0.6\n30,0.3,0.5\n")
+    _prepare_metrics(path, 20)
+    with path.open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert tuple(rows[0]) == METRICS_HEADER
+    kept = [(r["step"], r["ce"], r["probe"]) for r in rows]
+    assert kept == [("10", "0.5", ""), ("20", "0.4", "")]

@@ -13,6 +13,8 @@ already understands. Neither is part of the saved model.
 
 from __future__ import annotations
 
+from collections import Counter
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -82,9 +84,7 @@ class AppearanceQueries(nn.Module):
         """Mean squared distance of (K, prompt_dim) ``<TRK>`` embeddings to their objects'
         queries (held fixed), over the tracks whose appearance no other object shares; ``None``
         if there are none."""
-        counts: dict[tuple[str, str], int] = {}
-        for o in sample.objects:
-            counts[(o.colour, o.shape)] = counts.get((o.colour, o.shape), 0) + 1
+        counts = Counter((o.colour, o.shape) for o in sample.objects)
         pairs = [
             (k, (sample.objects[i].colour, sample.objects[i].shape))
             for k, i in enumerate(track_objects)

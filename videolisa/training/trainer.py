@@ -39,6 +39,7 @@ from videolisa.training.setup import initial_pipeline, merge_lora, parameter_gro
 logger = logging.getLogger(__name__)
 
 METRICS = ("ce", "bce", "dice", "point", "probe", "appearance", "align", "total", "embedding_std")
+METRICS_HEADER = ("step", *METRICS, "seconds_per_step")  # the columns of metrics.csv
 KEEP_CHECKPOINTS = 2
 
 
@@ -109,7 +110,6 @@ class TrainingStep(nn.Module):
             if self.appearance is not None and config.appearance_weight > 0
             else zero
         )
-        auxiliary = config.point_prompt_weight * point_loss + config.appearance_weight * appearance
         if sam_stage:
             total = point_loss + config.appearance_weight * appearance
             return {"point": point_loss, "appearance": appearance, "total": total}
@@ -124,7 +124,8 @@ class TrainingStep(nn.Module):
         losses.update(point=point_loss, probe=probe, appearance=appearance, align=align)
         losses["total"] = (
             losses["total"]
-            + auxiliary
+            + config.point_prompt_weight * point_loss
+            + config.appearance_weight * appearance
             + config.probe_weight * probe
             + config.appearance_align_weight * align
         )
@@ -168,7 +169,7 @@ def train(config: TrainConfig, resume: bool = True, stop_at: int | None = None) 
     pipeline.model.train()
     metrics = out / "metrics.csv"
     if accelerator.is_main_process:
-        _drop_metrics_after(metrics, start)
+        _prepare_metrics(metrics, start)
     end = min(stop_at or config.steps, config.steps)
     progress = tqdm(
         range(start, end),
@@ -245,14 +246,11 @@ def export_model(
 
 def _optimizer(trainable: TrainingStep, config: TrainConfig, sam_stage: bool):
     groups = parameter_groups(trainable.model, config, sam_stage)
+    head_lr = config.head_lr or config.lr  # the training-only heads learn at the head's rate
     if trainable.appearance is not None:
-        groups.append(
-            {"params": list(trainable.appearance.parameters()), "lr": config.head_lr or config.lr}
-        )
+        groups.append({"params": list(trainable.appearance.parameters()), "lr": head_lr})
     if not sam_stage and config.probe_weight > 0:
-        groups.append(
-            {"params": list(trainable.probe.parameters()), "lr": config.head_lr or config.lr}
-        )
+        groups.append({"params": list(trainable.probe.parameters()), "lr": head_lr})
     return torch.optim.AdamW(groups, betas=config.betas, weight_decay=config.weight_decay)
 
 
@@ -302,32 +300,28 @@ def _save_checkpoint(out: Path, step: int, model: nn.Module, optimizer, sam_stag
         shutil.rmtree(old)
 
 
-def _drop_metrics_after(path: Path, step: int) -> None:
-    """Forget rows logged after ``step`` (by a run stopped before its next checkpoint), so the
-    resumed run's rows follow on without repeats."""
+def _prepare_metrics(path: Path, step: int) -> None:
+    """Make ``path`` ready for a run (re)starting after ``step``: forget rows logged after it (by
+    a run stopped before its next checkpoint), so the resumed rows follow on without repeats, and
+    give a file written by an older version the current columns (its rows get them empty)."""
     if not path.is_file():
         return
     with path.open(newline="") as handle:
-        rows = list(csv.reader(handle))
-    kept = rows[:1] + [row for row in rows[1:] if int(row[0]) <= step]
-    if len(kept) < len(rows):
+        reader = csv.DictReader(handle)
+        rows = list(reader)
+        columns = reader.fieldnames
+    kept = [row for row in rows if int(row["step"]) <= step]
+    if len(kept) < len(rows) or columns != list(METRICS_HEADER):
         with path.open("w", newline="") as handle:
-            csv.writer(handle).writerows(kept)
+            writer = csv.DictWriter(handle, METRICS_HEADER, restval="")
+            writer.writeheader()
+            writer.writerows(kept)
 
 
 def _append_metrics(path: Path, step: int, values: dict[str, float], seconds: float) -> None:
-    header = ["step", *METRICS, "seconds_per_step"]
-    if path.is_file():
-        with path.open(newline="") as handle:
-            rows = list(csv.DictReader(handle))
-        if rows and list(rows[0]) != header:  # written by an older version: add the columns
-            with path.open("w", newline="") as handle:
-                writer = csv.DictWriter(handle, header, restval="")
-                writer.writeheader()
-                writer.writerows(rows)
     new = not path.is_file()
     with path.open("a", newline="") as handle:
         writer = csv.writer(handle)
         if new:
-            writer.writerow(header)
+            writer.writerow(METRICS_HEADER)
         writer.writerow([step, *(f"{values.get(m, 0.0):.5f}" for m in METRICS), f"{seconds:.3f}"])
