@@ -130,20 +130,22 @@ class RefDavisBenchmark(VideoBenchmark):
     ) -> dict[str, Any]:
         """J, F and J&F of each ``anno_<a>`` folder by the DAVIS 2017 semi-supervised rules,
         and their means over the annotators."""
-        per_annotator = []
-        for annotator in range(ANNOTATORS):
-            scores = []
-            for video, annotators in videos.items():
-                gt_paths = self._ground_truth[video]
-                truth = np.stack([_palette_ids(path) for path in gt_paths[1:-1]])
+        scores: list[list[tuple[float, float]]] = [[] for _ in range(ANNOTATORS)]
+        for video, annotators in videos.items():
+            frames = self._ground_truth[video][1:-1]
+            truth = np.stack([_palette_ids(path) for path in frames])
+            for annotator, objects in enumerate(annotators):
                 folder = out_dir / f"anno_{annotator}" / video
-                labels = np.stack([_palette_ids(folder / p.name) for p in gt_paths[1:-1]])
-                for number, expression in enumerate(annotators[annotator], start=1):
+                labels = np.stack([_palette_ids(folder / path.name) for path in frames])
+                for number, expression in enumerate(objects, start=1):
                     obj_id = self._objects[expression.key]
-                    scores.append(sequence_scores(labels == number, truth == obj_id))
-            j = float(np.mean([j for j, _ in scores]))
-            f = float(np.mean([f for _, f in scores]))
-            per_annotator.append({"J": j, "F": f, "J&F": (j + f) / 2, "objects": len(scores)})
+                    scores[annotator].append(sequence_scores(labels == number, truth == obj_id))
+        per_annotator = []
+        for annotator_scores in scores:
+            j = float(np.mean([j for j, _ in annotator_scores]))
+            f = float(np.mean([f for _, f in annotator_scores]))
+            count = len(annotator_scores)
+            per_annotator.append({"J": j, "F": f, "J&F": (j + f) / 2, "objects": count})
         return {
             "J": float(np.mean([a["J"] for a in per_annotator])),
             "F": float(np.mean([a["F"] for a in per_annotator])),
