@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import PROJECT_ROOT
 from videolisa.training.config import LoraSettings, TrainConfig
-from videolisa.training.trainer import train
+from videolisa.training.trainer import METRICS_HEADER, train
 
 SMALL_WORLD = {"min_frames": 8, "max_frames": 10, "min_size": 64, "max_size": 72}
 
@@ -53,16 +53,18 @@ def test_loss_falls_when_training_from_scratch(tmp_path):
 def test_resumed_run_continues_the_same_curve(tmp_path):
     schedule = {"steps": 8, "sam_pretrain_steps": 2, "warmup_steps": 2, "decay_steps": 4}
     schedule |= {"appearance_weight": 0.5, "appearance_align_weight": 0.5}
+    schedule |= {"patch_probe_weight": 0.5}
     straight = _config(tmp_path / "a", **schedule)
     train(straight)
     paused = _config(tmp_path / "b", **schedule)
     assert train(paused, stop_at=5) is None
     with (tmp_path / "b" / "metrics.csv").open("a") as handle:  # killed after logging step 6
-        handle.write("6" + ",9.9" * 10 + "\n")
+        handle.write("6" + ",9.9" * (len(METRICS_HEADER) - 1) + "\n")
     assert train(paused) is not None
     a, b = _metrics(tmp_path / "a"), _metrics(tmp_path / "b")
     assert [r["step"] for r in b] == list(range(1, 9))
     assert any(r["appearance"] > 0 for r in a) and any(r["align"] > 0 for r in a)
+    assert all(r["patch"] > 0 for r in a)
     for row_a, row_b in zip(a, b, strict=True):
         assert row_b["total"] == pytest.approx(row_a["total"], rel=1e-3, abs=1e-4)
 

@@ -69,6 +69,7 @@ class TrainConfig:
     probe_weight: float = 0.0  # auxiliary: read the target's colour and shape from <TRK>
     appearance_weight: float = 0.0  # auxiliary: SAM segments learned colour+shape prompts
     appearance_align_weight: float = 0.0  # auxiliary: <TRK> embedding -> its object's prompt
+    patch_probe_weight: float = 0.0  # auxiliary: dense video tokens name their patch's object
     freeze_sam_encoder: bool = True
     mixed_precision: str = "no"
     checkpoint_every: int = 100

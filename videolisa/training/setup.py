@@ -91,7 +91,8 @@ def merge_lora(model: VideoLISAModel) -> int:
 def parameter_groups(model: VideoLISAModel, config: TrainConfig, sam_stage: bool) -> list[dict]:
     """Optimizer groups, with ``requires_grad`` set on the model to match.
 
-    ``sam_stage``: only SAM trains (point-prompt pretraining of a scratch model).
+    ``sam_stage``: only the encoders train (point-prompt pretraining of a scratch model's SAM,
+    and its CLIP tower and projector too when the patch probe teaches them).
     """
     head_lr = config.head_lr or config.lr
     model.requires_grad_(False)
@@ -102,6 +103,8 @@ def parameter_groups(model: VideoLISAModel, config: TrainConfig, sam_stage: bool
     ]
     if sam_stage:
         body += model.sam.image_encoder.parameters()
+        if config.patch_probe_weight > 0:
+            body += [*model.vision_tower.parameters(), *model.mm_projector.parameters()]
     elif config.init == "scratch":
         head += model.text_hidden_fcs.parameters()
         body += [*model.llm.parameters(), *model.mm_projector.parameters()]

@@ -27,18 +27,35 @@ from tqdm import tqdm
 from videolisa.errors import ConfigError
 from videolisa.inference.pipeline import VideoLISAPipeline
 from videolisa.modeling.checkpoint import save_checkpoint
-from videolisa.toyworld import WorldConfig, check_kinds, train_sample
+from videolisa.toyworld import Sample, WorldConfig, check_kinds, train_sample
 from videolisa.training.appearance import AppearanceQueries
 from videolisa.training.config import TrainConfig, lr_factor
-from videolisa.training.examples import build_example, example_losses, visual_features
+from videolisa.training.examples import (
+    VisualFeatures,
+    build_example,
+    example_losses,
+    visual_features,
+)
 from videolisa.training.losses import LossWeights
+from videolisa.training.patch_probe import PatchProbe
 from videolisa.training.point_prompts import point_prompt_losses
 from videolisa.training.probe import AttributeProbe
 from videolisa.training.setup import initial_pipeline, merge_lora, parameter_groups
 
 logger = logging.getLogger(__name__)
 
-METRICS = ("ce", "bce", "dice", "point", "probe", "appearance", "align", "total", "embedding_std")
+METRICS = (
+    "ce",
+    "bce",
+    "dice",
+    "point",
+    "probe",
+    "appearance",
+    "align",
+    "patch",
+    "total",
+    "embedding_std",
+)
 METRICS_HEADER = ("step", *METRICS, "seconds_per_step")  # the columns of metrics.csv
 KEEP_CHECKPOINTS = 2
 
@@ -64,6 +81,8 @@ class TrainingStep(nn.Module):
         self.appearance = (
             AppearanceQueries(pipeline.model.sam.prompt_encoder.embed_dim) if uses_queries else None
         )
+        hidden = pipeline.model.config.hidden_size
+        self.patch_probe = PatchProbe(hidden) if config.patch_probe_weight > 0 else None
 
     def forward(self, step: int, sam_stage: bool) -> dict[str, torch.Tensor]:
         """Mean losses over the step's ``batch_size`` samples."""
@@ -110,9 +129,18 @@ class TrainingStep(nn.Module):
             if self.appearance is not None and config.appearance_weight > 0
             else zero
         )
+        patch = (
+            self._patch_loss(features, sample.masks[:, dense], sample)
+            if self.patch_probe is not None
+            else zero
+        )
         if sam_stage:
-            total = point_loss + config.appearance_weight * appearance
-            return {"point": point_loss, "appearance": appearance, "total": total}
+            total = (
+                point_loss
+                + config.appearance_weight * appearance
+                + config.patch_probe_weight * patch
+            )
+            return {"point": point_loss, "appearance": appearance, "patch": patch, "total": total}
         losses = example_losses(self.model, example, features, self.weights)
         track_objects = sample.turns[turn_index].track_objects
         track_states = losses.pop("track_states")
@@ -122,14 +150,26 @@ class TrainingStep(nn.Module):
             align = self.appearance.alignment_loss(losses["embeddings"], sample, track_objects)
         align = zero if align is None else align
         losses.update(point=point_loss, probe=probe, appearance=appearance, align=align)
+        losses["patch"] = patch
         losses["total"] = (
             losses["total"]
             + config.point_prompt_weight * point_loss
             + config.appearance_weight * appearance
             + config.probe_weight * probe
             + config.appearance_align_weight * align
+            + config.patch_probe_weight * patch
         )
         return losses
+
+    def _patch_loss(
+        self, features: VisualFeatures, dense_masks: np.ndarray, sample: Sample
+    ) -> torch.Tensor:
+        """The patch probe's loss on the (D * L, H) dense-frame tokens of ``features``, against
+        the (N, D, H, W) masks of ``sample``'s objects on the dense frames."""
+        sampling = features.sampling
+        dense_tokens = features.video_tokens[len(sampling.sparse) :]
+        dense_tokens = dense_tokens.view(len(sampling.dense), -1, dense_tokens.shape[-1])
+        return self.patch_probe.loss(dense_tokens, dense_masks, sample.objects)
 
 
 def active_kinds(config: TrainConfig, step: int) -> tuple[str, ...]:
@@ -251,6 +291,8 @@ def _optimizer(trainable: TrainingStep, config: TrainConfig, sam_stage: bool):
         groups.append({"params": list(trainable.appearance.parameters()), "lr": head_lr})
     if not sam_stage and config.probe_weight > 0:
         groups.append({"params": list(trainable.probe.parameters()), "lr": head_lr})
+    if trainable.patch_probe is not None:
+        groups.append({"params": list(trainable.patch_probe.parameters()), "lr": head_lr})
     return torch.optim.AdamW(groups, betas=config.betas, weight_decay=config.weight_decay)
 
 

@@ -1,0 +1,86 @@
+"""A training-only probe that makes every dense-frame video token say what it shows.
+
+The published CLIP tower comes pretrained; the toy one starts from random weights and, in the
+bundled model's first runs, learned only what the ``<TRK>`` mask loss pulled through a 4-layer
+LLM: the model segmented what a question named (the name is in the question) but answered
+"What shape is the red object?" at chance (text answers 20 % exact), because nothing in the
+video tokens said "red" or "triangle" where the red triangle was. This probe asks a linear read-out
+of each dense-frame token (after the projector, in the LLM's space) for the colour and shape of
+the object covering its patch, or background, so the LLM receives tokens it can look things up
+in. It is not part of the saved model.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from videolisa.toyworld import COLOURS, SHAPES, ObjectSpec
+
+MIN_COVER = 0.25  # an object labels a patch when it covers at least this share of it
+
+
+def patch_owners(masks: np.ndarray, grid: int) -> np.ndarray:
+    """Which object covers each CLIP patch: (N, D, H, W) bool masks -> (D, grid * grid) int64,
+    the index of the object covering the largest share (at least :data:`MIN_COVER`) of the
+    patch, -1 for background.
+
+    The patches are those of CLIP's input: the shortest side resized to the crop size and the
+    centre square cropped, i.e. the centre ``min(H, W)`` square of the frame, cut into
+    ``grid`` x ``grid`` cells in row-major order (the order of CLIP's patch tokens).
+    """
+    count, dense, height, width = masks.shape
+    if count == 0:
+        return np.full((dense, grid * grid), -1, dtype=np.int64)
+    side = min(height, width)
+    top, left = (height - side) // 2, (width - side) // 2
+    square = torch.from_numpy(masks[:, :, top : top + side, left : left + side]).float()
+    cover = F.adaptive_avg_pool2d(square.flatten(0, 1), grid)  # (N * D, g, g)
+    cover = cover.view(count, dense, grid * grid)
+    best, owner = cover.max(dim=0)  # (D, g * g)
+    owner[best < MIN_COVER] = -1
+    return owner.numpy()
+
+
+class PatchProbe(nn.Module):
+    """Linear read-outs of colour and shape (each with a background class) from (T, H) video
+    tokens."""
+
+    def __init__(self, hidden_size: int) -> None:
+        super().__init__()
+        self.colour = nn.Linear(hidden_size, len(COLOURS) + 1)
+        self.shape = nn.Linear(hidden_size, len(SHAPES) + 1)
+
+    def loss(
+        self, dense_tokens: torch.Tensor, masks: np.ndarray, objects: tuple[ObjectSpec, ...]
+    ) -> torch.Tensor:
+        """Cross-entropy of each token's colour and shape (scalar).
+
+        Args:
+            dense_tokens: (D, L, H) the dense frames' video tokens, L = grid * grid.
+            masks: (N, D, H, W) bool, every object's mask on the dense frames.
+            objects: the N objects.
+
+        Background patches outnumber object patches many times over, so the two are averaged
+        separately and weighted equally.
+        """
+        tokens = dense_tokens.shape[1]
+        grid = math.isqrt(tokens)
+        if grid * grid != tokens:
+            raise ValueError(f"{tokens} tokens per frame do not form a square grid")
+        owner = torch.from_numpy(patch_owners(masks, grid)).flatten()  # (D * L,)
+        # the class after the objects' is background, so owner -1 indexes it
+        colour_of = torch.tensor([list(COLOURS).index(o.colour) for o in objects] + [len(COLOURS)])
+        shape_of = torch.tensor([SHAPES.index(o.shape) for o in objects] + [len(SHAPES)])
+        device = dense_tokens.device
+        states = dense_tokens.flatten(0, 1).float()
+        per_token = F.cross_entropy(
+            self.colour(states), colour_of[owner].to(device), reduction="none"
+        ) + F.cross_entropy(self.shape(states), shape_of[owner].to(device), reduction="none")
+        on_object = (owner >= 0).to(device)
+        parts = [per_token[on_object], per_token[~on_object]]
+        return torch.stack([part.mean() for part in parts if part.numel()]).mean()
