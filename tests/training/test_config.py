@@ -13,6 +13,7 @@ def test_round_trip(tmp_path):
         output_dir="runs/toy",
         toyworld_kinds=("attribute", "motion"),
         curriculum_steps=(200,),
+        kind_weights={"motion": 2.0},
         lora=LoraSettings(r=4),
         head_lr=1e-4,
     )
@@ -31,6 +32,8 @@ def test_round_trip(tmp_path):
         ({"output_dir": "o", "lora": {"r": 8, "dropout": 1.5}}, "dropout"),
         ({"output_dir": "o", "steps": 10, "warmup_steps": 4, "decay_steps": 7}, "exceed"),
         ({"output_dir": "o", "decay_steps": -1}, "decay_steps"),
+        ({"output_dir": "o", "kind_weights": {"text": 2.0}}, "Use some of: attribute"),
+        ({"output_dir": "o", "kind_weights": {"attribute": 0}}, "positive weights"),
     ],
 )
 def test_bad_values_say_what_is_allowed(values, message):
@@ -48,3 +51,16 @@ def test_learning_rate_warms_up_holds_and_decays_to_zero():
     factors = [lr_factor(config, step) for step in range(10)]
     assert factors == pytest.approx([0.5, 1, 1, 1, 1, 1, 1, 0.75, 0.5, 0.25])
     assert all(lr_factor(TrainConfig(output_dir="o"), s) == 1 for s in range(0, 1000, 99))
+
+
+def test_kinds_come_in_turn_or_by_weight():
+    from videolisa.training.trainer import sample_kind
+
+    kinds = ("attribute", "text", "motion")
+    plain = TrainConfig(output_dir="o", toyworld_kinds=kinds, curriculum_steps=(0, 0))
+    assert [sample_kind(plain, i, kinds) for i in range(4)] == [*kinds, "attribute"]
+    weighted = TrainConfig.from_dict({**plain.to_dict(), "kind_weights": {"text": 3.0}})
+    drawn = [sample_kind(weighted, i, kinds) for i in range(5000)]
+    assert drawn == [sample_kind(weighted, i, kinds) for i in range(5000)]
+    assert drawn.count("text") / len(drawn) == pytest.approx(3 / 5, abs=0.03)
+    assert sample_kind(weighted, 7, ("attribute",)) == "attribute"

@@ -47,6 +47,7 @@ class TrainConfig:
     data: str = "toyworld"  # generated on the fly, sample i from (seed, i)
     toyworld_kinds: tuple[str, ...] = ("attribute",)  # curriculum stages add more kinds
     curriculum_steps: tuple[int, ...] = ()  # step at which each later kind is added
+    kind_weights: dict[str, float] = field(default_factory=dict)  # draw kinds by weight (else 1)
     world: dict[str, Any] = field(default_factory=dict)  # toy-world WorldConfig fields
     model_sizes: dict[str, Any] = field(default_factory=dict)  # TinySizes fields (scratch)
     sam_pretrain_steps: int = 0  # first steps: SAM learns from point prompts only
@@ -87,6 +88,13 @@ class TrainConfig:
                 f"curriculum_steps has {len(self.curriculum_steps)} entries for "
                 f"{len(self.toyworld_kinds)} toyworld_kinds.",
                 "Give one start step for each kind after the first.",
+            )
+        unknown = sorted(set(self.kind_weights) - set(self.toyworld_kinds))
+        if unknown or any(w <= 0 for w in self.kind_weights.values()):
+            raise ConfigError(
+                f"kind_weights must give positive weights to kinds of toyworld_kinds; got "
+                f"{self.kind_weights}.",
+                f"Use some of: {', '.join(self.toyworld_kinds)}.",
             )
         for name in (
             "frames_sparse",

@@ -103,8 +103,8 @@ class TrainingStep(nn.Module):
     def _sample_losses(self, index: int, sam_stage: bool) -> dict[str, torch.Tensor]:
         config = self.config
         rng = np.random.default_rng(np.random.SeedSequence(config.seed, spawn_key=(7, index)))
-        kinds = active_kinds(config, index // config.batch_size)
-        sample = train_sample(config.seed, index, kinds[index % len(kinds)], self.world)
+        kind = sample_kind(config, index, active_kinds(config, index // config.batch_size))
+        sample = train_sample(config.seed, index, kind, self.world)
         turn_index = int(rng.integers(len(sample.turns)))
         example = build_example(
             self.pipeline, sample, turn_index, config.frames_sparse, config.frames_dense
@@ -176,6 +176,16 @@ def active_kinds(config: TrainConfig, step: int) -> tuple[str, ...]:
     """The toy-world kinds trained at ``step`` under the curriculum."""
     started = 1 + sum(step >= start for start in config.curriculum_steps)
     return check_kinds(config.toyworld_kinds[:started])
+
+
+def sample_kind(config: TrainConfig, index: int, kinds: tuple[str, ...]) -> str:
+    """The question kind of sample ``index``: the ``kinds`` in turn, or, with ``kind_weights``,
+    drawn with probabilities proportional to them (a function of the seed and ``index``)."""
+    if not config.kind_weights:
+        return kinds[index % len(kinds)]
+    weights = np.array([config.kind_weights.get(kind, 1.0) for kind in kinds])
+    rng = np.random.default_rng(np.random.SeedSequence(config.seed, spawn_key=(11, index)))
+    return kinds[int(rng.choice(len(kinds), p=weights / weights.sum()))]
 
 
 def train(config: TrainConfig, resume: bool = True, stop_at: int | None = None) -> Path | None:
