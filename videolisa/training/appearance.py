@@ -14,6 +14,7 @@ already understands. Neither is part of the saved model.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -23,6 +24,14 @@ from torch import nn
 from videolisa.modeling.videolisa import VideoLISAModel
 from videolisa.toyworld import COLOURS, SHAPES, Sample
 from videolisa.training.losses import dice_loss, sigmoid_bce_loss
+
+
+def appearance_ids(appearances: Sequence[tuple[str, str]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(colour, shape) pairs -> their (N,) colour and (N,) shape class ids, in the order of
+    :data:`COLOURS` and :data:`SHAPES`."""
+    colours = torch.tensor([list(COLOURS).index(c) for c, _ in appearances], dtype=torch.long)
+    shapes = torch.tensor([SHAPES.index(s) for _, s in appearances], dtype=torch.long)
+    return colours, shapes
 
 
 class AppearanceQueries(nn.Module):
@@ -37,9 +46,8 @@ class AppearanceQueries(nn.Module):
     def forward(self, appearances: list[tuple[str, str]]) -> torch.Tensor:
         """(colour, shape) pairs -> (N, prompt_dim) prompts."""
         device = self.colour.weight.device
-        colours = torch.tensor([list(COLOURS).index(c) for c, _ in appearances], device=device)
-        shapes = torch.tensor([SHAPES.index(s) for _, s in appearances], device=device)
-        return self.colour(colours) + self.shape(shapes)
+        colours, shapes = appearance_ids(appearances)
+        return self.colour(colours.to(device)) + self.shape(shapes.to(device))
 
     def mask_losses(
         self,

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from videolisa.toyworld import COLOURS, SHAPES, ObjectSpec
+from videolisa.training.appearance import appearance_ids
 
 MIN_COVER = 0.25  # an object labels a patch when it covers at least this share of it
 
@@ -73,9 +74,10 @@ class PatchProbe(nn.Module):
         if grid * grid != tokens:
             raise ValueError(f"{tokens} tokens per frame do not form a square grid")
         owner = torch.from_numpy(patch_owners(masks, grid)).flatten()  # (D * L,)
+        colours, shapes = appearance_ids([(o.colour, o.shape) for o in objects])
         # the class after the objects' is background, so owner -1 indexes it
-        colour_of = torch.tensor([list(COLOURS).index(o.colour) for o in objects] + [len(COLOURS)])
-        shape_of = torch.tensor([SHAPES.index(o.shape) for o in objects] + [len(SHAPES)])
+        colour_of = torch.cat([colours, torch.tensor([len(COLOURS)])])
+        shape_of = torch.cat([shapes, torch.tensor([len(SHAPES)])])
         device = dense_tokens.device
         states = dense_tokens.flatten(0, 1).float()
         per_token = F.cross_entropy(

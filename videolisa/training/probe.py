@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from videolisa.toyworld import COLOURS, SHAPES, Sample
+from videolisa.training.appearance import appearance_ids
 
 
 class AttributeProbe(nn.Module):
@@ -30,8 +31,7 @@ class AttributeProbe(nn.Module):
     def loss(self, states: torch.Tensor, sample: Sample, track_objects: tuple[int, ...]):
         """Cross-entropy of the colour and shape of each track's object (scalar)."""
         objects = [sample.objects[i] for i in track_objects]
-        colours = torch.tensor([list(COLOURS).index(o.colour) for o in objects])
-        shapes = torch.tensor([SHAPES.index(o.shape) for o in objects])
+        colours, shapes = appearance_ids([(o.colour, o.shape) for o in objects])
         device = states.device
         return F.cross_entropy(self.colour(states), colours.to(device)) + F.cross_entropy(
             self.shape(states), shapes.to(device)

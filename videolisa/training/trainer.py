@@ -129,11 +129,7 @@ class TrainingStep(nn.Module):
             if self.appearance is not None and config.appearance_weight > 0
             else zero
         )
-        patch = (
-            self._patch_loss(features, sample.masks[:, dense], sample)
-            if self.patch_probe is not None
-            else zero
-        )
+        patch = self._patch_loss(features, sample) if self.patch_probe is not None else zero
         if sam_stage:
             total = (
                 point_loss
@@ -161,14 +157,13 @@ class TrainingStep(nn.Module):
         )
         return losses
 
-    def _patch_loss(
-        self, features: VisualFeatures, dense_masks: np.ndarray, sample: Sample
-    ) -> torch.Tensor:
+    def _patch_loss(self, features: VisualFeatures, sample: Sample) -> torch.Tensor:
         """The patch probe's loss on the (D * L, H) dense-frame tokens of ``features``, against
-        the (N, D, H, W) masks of ``sample``'s objects on the dense frames."""
+        the masks of ``sample``'s objects on the same D frames."""
         sampling = features.sampling
         dense_tokens = features.video_tokens[len(sampling.sparse) :]
         dense_tokens = dense_tokens.view(len(sampling.dense), -1, dense_tokens.shape[-1])
+        dense_masks = sample.masks[:, list(sampling.dense_frames)]  # (N, D, H, W)
         return self.patch_probe.loss(dense_tokens, dense_masks, sample.objects)
 
 
