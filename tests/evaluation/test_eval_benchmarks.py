@@ -15,6 +15,7 @@ from PIL import Image
 
 from tests.conftest import golden_model_args
 from videolisa.cli import main
+from videolisa.evaluation.benchmarks import reasonvos
 from videolisa.evaluation.layouts import decode_rle
 from videolisa.evaluation.metrics import region_similarity
 
@@ -81,6 +82,9 @@ def test_rle_encoder_round_trips():
 
 
 def test_reasonvos(golden_dir, frames, tmp_path):
+    # The published format (evaluation/reason_vos/inference_reason_vos.py, main: each video's
+    # "expressions" is a list of {"obj_id", "exp_id", "exp_text", "is_sent"} samples; frames are
+    # JPEGImages/<video>/*.jpg; ground truth Annotations/<source>_<video>_<obj_id>/<frame>.png).
     data = tmp_path / "ReasonVOS"
     names = write_video(data / "JPEGImages" / "cat", frames)
     write_video(data / "JPEGImages" / "dog", frames[:3])
@@ -92,40 +96,53 @@ def test_reasonvos(golden_dir, frames, tmp_path):
         "videos": {
             "cat": {
                 "source": "mose",
-                "is_sent": True,
-                "expressions": {
-                    "0": {"exp_text": "What moves to the right?", "obj_id": 1},
-                    "1": {"exp_text": "The same object, asked again.", "obj_id": 1},
-                },
+                "frames": names,
+                "expressions": [
+                    {"obj_id": 1, "exp_id": 0, "exp_text": "What moves right?", "is_sent": True},
+                    {"obj_id": 1, "exp_id": 1, "exp_text": "Red Square", "is_sent": False},
+                ],
             },
             "dog": {
                 "source": "burst",
-                "is_sent": False,
-                "expressions": {"0": {"exp_text": "Green Patch", "obj_id": 2}},
+                "frames": names[:3],
+                "expressions": [
+                    {"obj_id": 2, "exp_id": 0, "exp_text": "Green Patch", "is_sent": False}
+                ],
             },
         }
     }
     (data / "meta_expressions.json").write_text(json.dumps(meta))
     out = tmp_path / "out"
+    questions = [e.question for e in reasonvos.load(data, tmp_path / "unused").expressions]
+    assert questions == [
+        "What moves right?. Please output the segmentation masks.",
+        "Please segment the red square in this scene.",
+        "Please segment the green patch in this scene.",
+    ]
     summary = run_eval(golden_dir, "reasonvos", data, out)
-    assert summary["items"] == 2 and summary["expressions"] == 2 and summary["missing"] == []
-    assert set(summary["per_expression"]) == {"mose_cat_1", "burst_dog_2"}
+    assert summary["items"] == 3 and summary["expressions"] == 3 and summary["missing"] == []
+    assert list(summary["per_expression"]) == ["mose_cat_1_0", "mose_cat_1_1", "burst_dog_2_0"]
     assert summary["J&F"] == pytest.approx((summary["J"] + summary["F"]) / 2)
     pred = out / "predictions"
-    assert sorted(p.name for p in (pred / "cat" / "1").iterdir()) == [f"{n}.png" for n in names]
-    assert Image.open(pred / "dog" / "2" / "00002.png").size == (56, 40)
-    # The official-layout scorer reads the same predictions and agrees.
+    assert sorted(p.name for p in (pred / "mose_cat_1" / "1").iterdir()) == [
+        f"{n}.png" for n in names
+    ]
+    assert Image.open(pred / "burst_dog_2" / "0" / "00002.png").size == (56, 40)
+    # The scorer that equals the published one reads the same predictions and agrees.
     args = ["--pred", str(pred), "--gt", str(data / "Annotations"), "--meta"]
     meta_path = str(data / "meta_expressions.json")
     assert (
         main(["eval-masks", *args, meta_path, "--out", str(tmp_path / "s"), "--workers", "1"]) == 0
     )
     scored = json.loads((tmp_path / "s" / "summary.json").read_text())
-    assert scored["J"] == summary["J"] and scored["F"] == summary["F"]
+    assert scored["per_expression"] == summary["per_expression"]
 
 
 @pytest.fixture
 def mevis_valid_u(frames, tmp_path) -> Path:
+    # The published format (evaluation/mevis_val_u/inference_mevis.py, main, and eval_mevis.py,
+    # eval_queue): "expressions" is an object keyed by expression id, each {"exp", "obj_id",
+    # "anno_id"}; mask_dict.json maps str(anno_id) to one COCO RLE (or null) per frame.
     data = tmp_path / "valid_u"
     videos = {"a": frames[:3], "b": frames[::3]}
     meta: dict = {"videos": {}}

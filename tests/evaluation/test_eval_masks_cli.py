@@ -55,40 +55,45 @@ def write_json(path: Path, content: object) -> Path:
 
 @pytest.fixture
 def reasonvos(tmp_path: Path) -> dict[str, Path]:
-    """Three keys; expressions 0 and 1 of v1 share obj_id 1 and so count once."""
+    """ReasonVOS as published (``expressions`` a list of samples); expressions 0 and 1 of v1 are
+    of one object (mose_v1_1), each with its own prediction folder."""
     gt, pred = tmp_path / "Annotations", tmp_path / "pred"
+    sample = {"exp_text": "the cat", "is_sent": False}
     meta = {
         "videos": {
             "v1": {
                 "source": "mose",
-                "is_sent": False,
                 "frames": ["00000", "00001"],
-                "expressions": {
-                    "0": {"exp": "the cat", "obj_id": 1},
-                    "1": {"exp": "what chases the mouse?", "obj_id": 1},
-                    "2": {"exp": "the wall", "obj_id": 2},
-                },
+                "expressions": [
+                    {**sample, "obj_id": 1, "exp_id": 0},
+                    {**sample, "obj_id": 1, "exp_id": 1},
+                    {**sample, "obj_id": 2, "exp_id": 2},
+                ],
             },
             "v2": {
                 "source": "burst",
-                "is_sent": True,
                 "frames": ["00000", "00001"],
-                "expressions": {"0": {"exp": "a bird", "obj_id": 3}},
+                "expressions": [{**sample, "obj_id": 3, "exp_id": 0}],
             },
         }
     }
-    frames = {
-        # key: [(ground truth, prediction or None for a missing file)] per frame
-        "mose_v1_1": [(pixel(2, 2), pixel(2, 2)), (pixel(2, 2), pixel(2, 4))],
-        "mose_v1_2": [(left_columns(3), left_columns(4)), (left_columns(3), None)],
-        "burst_v2_3": [(EMPTY, None), (pixel(1, 1), None)],
+    ground_truth = {
+        "mose_v1_1": [pixel(2, 2), pixel(2, 2)],
+        "mose_v1_2": [left_columns(3), left_columns(3)],
+        "burst_v2_3": [EMPTY, pixel(1, 1)],
     }
-    pred_dirs = {"mose_v1_1": "v1/1", "mose_v1_2": "v1/2"}  # v2/3 is missing altogether
-    for key, pairs in frames.items():
-        for t, (gt_mask, pred_mask) in enumerate(pairs):
-            save_palette(gt / key / f"{t:05d}.png", gt_mask)
-            if pred_mask is not None:
-                save_grey(pred / pred_dirs[key] / f"{t:05d}.png", pred_mask)
+    predictions = {  # per frame, None for a missing file; burst_v2_3/0 is missing altogether
+        "mose_v1_1/0": [pixel(2, 2), pixel(2, 4)],
+        "mose_v1_1/1": [pixel(2, 2), pixel(2, 2)],
+        "mose_v1_2/2": [left_columns(4), None],
+    }
+    for key, masks in ground_truth.items():
+        for t, mask in enumerate(masks):
+            save_palette(gt / key / f"{t:05d}.png", mask)
+    for folder, masks in predictions.items():
+        for t, mask in enumerate(masks):
+            if mask is not None:
+                save_grey(pred / folder / f"{t:05d}.png", mask)
     return {
         "gt": gt,
         "pred": pred,
@@ -115,32 +120,54 @@ def run_cli(paths: dict[str, Path], *extra: str) -> int:
 
 
 @pytest.mark.parametrize("workers", ["1", "2"])
-def test_reasonvos_layout(reasonvos, workers, capsys, caplog):
-    assert run_cli(reasonvos, "--workers", workers) == 0
+def test_reasonvos_layout_with_missing_masks_as_empty(reasonvos, workers, capsys, caplog):
+    assert run_cli(reasonvos, "--workers", workers, "--missing", "empty") == 0
 
     # Per frame (J, F): identical pixels (1, 1); pixels two apart (0, 1/2).
     # 3 of 4 columns vs 3 columns (15/20, 1); missing prediction = empty (0, 0).
     # Whole folder missing: empty vs empty (1, 1), empty vs pixel (0, 0).
-    expected = {"mose_v1_1": [0.5, 0.75], "mose_v1_2": [0.375, 0.5], "burst_v2_3": [0.5, 0.5]}
+    expected = {
+        "mose_v1_1_0": [0.5, 0.75],
+        "mose_v1_1_1": [1.0, 1.0],
+        "mose_v1_2_2": [0.375, 0.5],
+        "burst_v2_3_0": [0.5, 0.5],
+    }
     summary = json.loads((reasonvos["out"] / "summary.json").read_text())
     assert list(summary["per_expression"]) == list(expected)
     for key, (j, f) in expected.items():
         assert summary["per_expression"][key] == pytest.approx([j, f], abs=1e-12)
-    assert summary["J"] == pytest.approx(1.375 / 3, abs=1e-12)
-    assert summary["F"] == pytest.approx(1.75 / 3, abs=1e-12)
-    assert summary["J&F"] == pytest.approx((1.375 + 1.75) / 6, abs=1e-12)
-    assert summary["missing"] == ["v1/2/00001.png", "v2/3"]
+    assert summary["J"] == pytest.approx(2.375 / 4, abs=1e-12)
+    assert summary["F"] == pytest.approx(2.75 / 4, abs=1e-12)
+    assert summary["J&F"] == pytest.approx((2.375 + 2.75) / 8, abs=1e-12)
+    assert summary["missing"] == ["mose_v1_2/2/00001.png", "burst_v2_3"]
+    assert summary["skipped"] == []
 
     with (reasonvos["out"] / "per_expression.csv").open(newline="") as file:
         rows = list(csv.reader(file))
     assert rows[0] == ["key", "J", "F", "J&F"]
-    assert rows[2][0] == "mose_v1_2"
-    assert [float(v) for v in rows[2][1:]] == pytest.approx([0.375, 0.5, 0.4375])
+    assert rows[3][0] == "mose_v1_2_2"
+    assert [float(v) for v in rows[3][1:]] == pytest.approx([0.375, 0.5, 0.4375])
 
     printed = capsys.readouterr().out
-    assert f"J&F: {(1.375 + 1.75) / 6:.6f}" in printed
+    assert f"J&F: {(2.375 + 2.75) / 8:.6f}" in printed
     assert "2 missing predictions" in printed
-    assert "missing" in caplog.text
+    assert "scored as empty masks" in caplog.text
+
+
+def test_reasonvos_layout_leaves_out_missing_masks_by_default(reasonvos):
+    assert run_cli(reasonvos, "--workers", "1") == 0
+    summary = json.loads((reasonvos["out"] / "summary.json").read_text())
+    assert list(summary["per_expression"]) == ["mose_v1_1_0", "mose_v1_1_1"]
+    assert summary["J"] == pytest.approx(0.75) and summary["F"] == pytest.approx(0.875)
+    assert summary["skipped"] == ["mose_v1_2_2", "burst_v2_3_0"]
+
+
+def test_the_mevis_meta_file_is_refused_for_reasonvos(reasonvos, capsys):
+    meta = json.loads(reasonvos["meta"].read_text())
+    meta["videos"]["v1"]["expressions"] = {"0": {"exp": "the cat", "obj_id": 1}}
+    write_json(reasonvos["meta"], meta)
+    assert run_cli(reasonvos) == 2
+    assert '"expressions" list' in capsys.readouterr().err
 
 
 @pytest.fixture
@@ -218,9 +245,9 @@ def test_rle_decoding_with_long_runs_and_differences():
         (lambda p: p.update(meta=p["meta"].with_name("nope.json")), "does not exist"),
         (lambda p: p["meta"].write_text("{not json"), "as JSON"),
         (lambda p: p["meta"].write_text('{"videos": []}'), '"videos"'),
-        (lambda p: p["meta"].write_text('{"videos": {"v1": {"expressions": {}}}}'), '"source"'),
-        (lambda p: save_palette(p["gt"] / "mose_v1_2/00000.png", np.zeros((7, 5), bool)), "unlike"),
-        (lambda p: save_grey(p["pred"] / "v1/1/00000.png", np.zeros((4, 4), bool)), "is 4x4"),
+        (lambda p: p["meta"].write_text('{"videos": {"v1": {"expressions": []}}}'), '"source"'),
+        (lambda p: save_palette(p["gt"] / "mose_v1_1/00000.png", np.zeros((7, 5), bool)), "unlike"),
+        (lambda p: save_grey(p["pred"] / "mose_v1_1/0/00000.png", np.zeros((4, 4), bool)), "4x4"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_code_2(reasonvos, change, message, capsys):

@@ -13,8 +13,8 @@ from videolisa.evaluation.prompts import image_question, reasonvos_question, ref
 def test_reasonvos_questions():
     asked = "Which animal is about to jump"
     assert reasonvos_question(asked, True) == f"{asked}. Please output the segmentation masks."
-    # A sentence ending with a period gets no second one.
-    assert reasonvos_question("The cat.", True) == "The cat. Please output the segmentation masks."
+    # As the published script formats it: a sentence ending with a period gets a second one.
+    assert reasonvos_question("The cat.", True) == "The cat.. Please output the segmentation masks."
     assert reasonvos_question("Black Cat", False) == "Please segment the black cat in this scene."
 
 

@@ -1,17 +1,20 @@
 """The ReasonVOS and MeViS benchmark layouts: which masks to compare, and how to read them.
 
-ReasonVOS (as its published evaluation script reads it)
-    ``meta_expressions.json``: ``{"videos": {video: {"source": ..., "expressions": {exp_id:
-    {"obj_id": ...}}}}}``. Each expression is scored under the key ``<source>_<video>_<obj_id>``;
-    expressions of one video that share an ``obj_id`` share that key, its ground truth and its
-    prediction folder, so they count once. Ground truth: ``GT/<key>/<frame>.png``, the frames being
-    the PNG files of that folder in sorted order. Predictions: ``PRED/<video>/<obj_id>/<frame>.png``
-    with the same file names.
-MeViS
+ReasonVOS (showlab/VideoLISA ``evaluation/reason_vos/eval_reason_vos.py``, ``__main__`` and
+``eval_queue``)
+    ``meta_expressions.json``: ``{"videos": {video: {"source": ..., "frames": [...],
+    "expressions": [{"obj_id": ..., "exp_id": ..., "exp_text": ..., "is_sent": ...}, ...]}}}``:
+    ``expressions`` is a list of samples. A sample's object is ``vid_key =
+    <source>_<video>_<obj_id>``; it is scored under ``<vid_key>_<exp_id>``, so two expressions of
+    one object are two scores. Ground truth: ``GT/<vid_key>/<frame>.png``, the frames being the PNG
+    files of that folder in sorted order. Predictions: ``PRED/<vid_key>/<exp_id>/<frame>.png`` with
+    the same file names.
+MeViS (``evaluation/mevis_val_u/eval_mevis.py``)
     ``meta_expressions.json``: ``{"videos": {video: {"frames": [...], "expressions": {exp_id:
-    {"anno_id": [...]}}}}}`` and ``mask_dict.json``: ``{anno_id: [COCO RLE or null per frame]}``;
-    an expression's ground truth is the union of its ``anno_id`` masks. Key ``<video>_<exp_id>``;
-    predictions ``PRED/<video>/<exp_id>/<frame>.png``.
+    {"exp": ..., "obj_id": [...], "anno_id": [...]}}}}}`` (an object keyed by expression id) and
+    ``mask_dict.json``: ``{anno_id: [COCO RLE or null per frame]}``; an expression's ground truth
+    is the union of its ``anno_id`` masks. Key ``<video>_<exp_id>``; predictions
+    ``PRED/<video>/<exp_id>/<frame>.png``.
 
 A pixel is foreground when its grey level is nonzero, as after the published scripts'
 ``cv2.imread(path, cv2.IMREAD_GRAYSCALE)``; palette and colour PNGs get libpng's grey conversion
@@ -68,7 +71,8 @@ class EvalItem:
 
 
 def load_items(layout: str, pred_root: Path, gt: Path, meta: Path) -> list[EvalItem]:
-    """The expressions of a benchmark, in ``meta_expressions.json`` order, one per key.
+    """The expressions of a benchmark, in ``meta_expressions.json`` order, one per key (a key
+    listed twice counts once, as in the published scripts' result dictionaries).
 
     Args:
         layout: one of :data:`LAYOUTS`.
@@ -85,11 +89,10 @@ def load_items(layout: str, pred_root: Path, gt: Path, meta: Path) -> list[EvalI
         )
     if layout not in LAYOUTS:
         raise ConfigError(f"Unknown layout {layout!r}.", f"Use one of: {', '.join(LAYOUTS)}.")
-    videos = _read_videos(meta)
     if layout == "reasonvos":
-        items = _reasonvos_items(gt, videos, meta)
+        items = [expression.item for expression in reasonvos_expressions(gt, meta)]
     else:
-        items = _mevis_items(gt, videos, meta)
+        items = _mevis_items(gt, _read_videos(meta), meta)
     unique: dict[str, EvalItem] = {}
     for item in items:
         unique.setdefault(item.key, item)
@@ -174,38 +177,70 @@ def decode_rle(rle: dict[str, Any]) -> np.ndarray:
     return np.repeat(values, runs).reshape(width, height).T
 
 
-def _reasonvos_items(gt_root: Path, videos: dict[str, Any], meta: Path) -> list[EvalItem]:
+@dataclass(frozen=True)
+class ReasonVOSExpression:
+    """One sample of a ReasonVOS ``expressions`` list, with the item that scores it."""
+
+    video: str
+    sample: dict[str, Any]
+    item: EvalItem
+
+
+def reasonvos_expressions(gt_root: Path, meta: Path) -> list[ReasonVOSExpression]:
+    """Every sample of a ReasonVOS ``meta_expressions.json``, in file order.
+
+    Args:
+        gt_root: the ``Annotations`` folder.
+        meta: ``meta_expressions.json``.
+    """
     if not gt_root.is_dir():
         raise UserInputError(
             f"Ground-truth folder {gt_root} does not exist.",
             "Pass ReasonVOS's Annotations folder to --gt.",
         )
-    items = []
-    for video, entry in videos.items():
+    ground_truth: dict[str, PngMasks] = {}  # per vid_key: expressions of an object share it
+    expressions = []
+    for video, entry in _read_videos(meta).items():
         source = _field(entry, "source", str, meta, video)
-        for exp_id, expression in _expressions(entry, meta, video).items():
-            obj_id = _field(expression, "obj_id", (int, str), meta, f"{video}/{exp_id}")
-            key = f"{source}_{video}_{obj_id}"
-            gt_dir = gt_root / key
-            names = (
-                sorted(n for n in os.listdir(gt_dir) if n.endswith(".png"))
-                if gt_dir.is_dir()
-                else []
+        for n, sample in enumerate(_reasonvos_samples(entry, meta, video)):
+            where = f"{video}, expression {n}"
+            obj_id = _field(sample, "obj_id", (int, str), meta, where)
+            exp_id = _field(sample, "exp_id", (int, str), meta, where)
+            vid_key = f"{source}_{video}_{obj_id}"
+            if vid_key not in ground_truth:
+                ground_truth[vid_key] = _png_folder(gt_root / vid_key, where)
+            gt = ground_truth[vid_key]
+            item = EvalItem(
+                key=f"{vid_key}_{exp_id}",
+                pred_dir=f"{vid_key}/{exp_id}",
+                frame_files=tuple(path.name for path in gt.paths),
+                gt=gt,
             )
-            if not names:
-                raise UserInputError(
-                    f"No ground-truth masks in {gt_dir} (expression {exp_id} of video {video}).",
-                    "Check that --gt and --meta come from the same ReasonVOS release.",
-                )
-            items.append(
-                EvalItem(
-                    key=key,
-                    pred_dir=f"{video}/{obj_id}",
-                    frame_files=tuple(names),
-                    gt=PngMasks(tuple(gt_dir / name for name in names)),
-                )
-            )
-    return items
+            expressions.append(ReasonVOSExpression(video, sample, item))
+    return expressions
+
+
+def _reasonvos_samples(entry: Any, meta: Path, video: str) -> list[dict[str, Any]]:
+    """The ``expressions`` list of a ReasonVOS video entry, each sample a JSON object."""
+    samples = entry.get("expressions") if isinstance(entry, dict) else None
+    if not isinstance(samples, list) or not all(isinstance(s, dict) for s in samples):
+        raise UserInputError(
+            f'Video {video} in {meta} has no "expressions" list of objects (ReasonVOS lists '
+            'each expression as {"obj_id", "exp_id", "exp_text", "is_sent"}).',
+            "Pass ReasonVOS's meta_expressions.json, or --layout mevis for MeViS.",
+        )
+    return samples
+
+
+def _png_folder(folder: Path, where: str) -> PngMasks:
+    """The PNG masks of a ground-truth folder, in sorted order."""
+    names = sorted(n for n in os.listdir(folder) if n.endswith(".png")) if folder.is_dir() else []
+    if not names:
+        raise UserInputError(
+            f"No ground-truth masks in {folder} (video {where}).",
+            "Check that --gt and --meta come from the same ReasonVOS release.",
+        )
+    return PngMasks(tuple(folder / name for name in names))
 
 
 def _mevis_items(gt: Path, videos: dict[str, Any], meta: Path) -> list[EvalItem]:
@@ -220,7 +255,7 @@ def _mevis_items(gt: Path, videos: dict[str, Any], meta: Path) -> list[EvalItem]
             raise UserInputError(
                 f"Video {video} in {meta} lists no frames.", "Pass MeViS's meta_expressions.json."
             )
-        for exp_id, expression in _expressions(entry, meta, video).items():
+        for exp_id, expression in _mevis_expressions(entry, meta, video).items():
             anno_ids = _field(expression, "anno_id", list, meta, f"{video}/{exp_id}")
             per_anno = []
             for anno_id in anno_ids:
@@ -298,7 +333,8 @@ def read_json(path: Path, what: str) -> Any:
         raise UserInputError(f"Cannot read {path} as JSON: {error}.", f"Pass {what}.") from error
 
 
-def _expressions(entry: Any, meta: Path, video: str) -> dict[str, Any]:
+def _mevis_expressions(entry: Any, meta: Path, video: str) -> dict[str, Any]:
+    """The ``expressions`` object of a MeViS video entry, keyed by expression id."""
     expressions = _field(entry, "expressions", dict, meta, video)
     for exp_id, expression in expressions.items():
         if not isinstance(expression, dict):

@@ -3,10 +3,10 @@
 From showlab/VideoLISA ``evaluation/*/inference_*.py`` (videos) and ``utils/dataset.py``
 (images, ``ReasonSegTestDataset``), with the published ``[SEG]`` written as ``<TRK>``:
 
-- ReasonVOS: a sentence (the video's ``is_sent``) becomes ``"{sentence}. Please output the
-  segmentation masks."``; a phrase becomes ``"Please segment the {phrase} in this scene."``
-  (lower-cased). A sentence that already ends with a period gets no second one (the published
-  script would write ``..``).
+- ReasonVOS: a sentence (the sample's ``is_sent``) becomes ``"{sentence}. Please output the
+  segmentation masks."`` as written (a sentence ending with a period gets a second one, as in the
+  published script); a phrase becomes ``"Please segment the {phrase} in this scene."``
+  (lower-cased).
 - MeViS, Ref-YouTube-VOS, Ref-DAVIS17: ``"Please segment the {expression} in this image."``
   (lower-cased).
 - Videos: the answer is forced to ``"Sure, <TRK>."``.
@@ -26,8 +26,7 @@ IMAGE_ANSWER = "<TRK>."
 def reasonvos_question(text: str, is_sentence: bool) -> str:
     """The ReasonVOS question for an expression text."""
     if is_sentence:
-        sentence = text.strip()
-        return f"{sentence.removesuffix('.')}. Please output the segmentation masks."
+        return f"{text}. Please output the segmentation masks."
     return f"Please segment the {text.lower()} in this scene."
 
 

@@ -2,7 +2,9 @@
 
 Each expression's J and F are the means over its frames (:func:`sequence_scores`); the benchmark's
 J and F are the means over expressions and J&F their mean, as the ReasonVOS and MeViS scripts
-report. A missing prediction folder or frame is scored as an empty mask and listed, never skipped.
+report. An expression whose predictions are missing (its folder, a parent folder or any frame) is
+left out of the means, as the published scripts leave it out (``MISSING_RULES[0]``, "skip"), or
+scored with empty masks ("empty"); either way the missing paths are listed.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from functools import partial
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
@@ -25,28 +27,42 @@ from videolisa.evaluation.metrics import sequence_scores
 
 logger = logging.getLogger(__name__)
 
+# How an expression with missing predictions is scored: "skip" leaves it out of the means (the
+# published ReasonVOS and MeViS scripts skip a missing folder, and their worker fails on a missing
+# frame, which leaves the expression out too); "empty" scores the missing masks as empty.
+MISSING_RULES: tuple[str, ...] = ("skip", "empty")
+
 
 @dataclass(frozen=True)
 class ItemScore:
     """J and F of one expression, and its predictions that were missing.
 
-    ``missing`` holds paths relative to the prediction root: the expression's folder when it is
-    missing altogether, otherwise each missing frame file.
+    ``missing`` holds paths relative to the prediction root: the first missing folder on the way to
+    the expression's folder, otherwise each missing frame file. ``j`` and ``f`` are None when the
+    expression was left out for them (the "skip" rule).
     """
 
     key: str
-    j: float
-    f: float
+    j: float | None
+    f: float | None
     missing: tuple[str, ...]
 
 
-def score_item(item: EvalItem, pred_root: Path) -> ItemScore:
-    """Read one expression's masks and score them; missing predictions count as empty masks."""
-    gts = read_ground_truth(item.gt)
+def score_item(item: EvalItem, pred_root: Path, missing_rule: str = "skip") -> ItemScore:
+    """Read one expression's masks and score them.
+
+    Args:
+        item: the expression, from :func:`videolisa.evaluation.layouts.load_items`.
+        pred_root: folder ``item.pred_dir`` is relative to.
+        missing_rule: one of :data:`MISSING_RULES`.
+    """
+    if missing_rule not in MISSING_RULES:
+        raise ValueError(f"missing_rule must be one of {MISSING_RULES}, got {missing_rule!r}")
     pred_dir = pred_root / item.pred_dir
-    if not pred_dir.is_dir():
+    missing_folder = _first_missing_folder(pred_root, item.pred_dir)
+    if missing_folder is not None:
         found: list[np.ndarray | None] = [None] * len(item.frame_files)
-        missing: tuple[str, ...] = (item.pred_dir,)
+        missing: tuple[str, ...] = (missing_folder,)
     else:
         paths = [pred_dir / name for name in item.frame_files]
         found = [read_mask_png(path) if path.is_file() else None for path in paths]
@@ -55,6 +71,9 @@ def score_item(item: EvalItem, pred_root: Path) -> ItemScore:
             for name, mask in zip(item.frame_files, found, strict=True)
             if mask is None
         )
+    if missing and missing_rule == "skip":
+        return ItemScore(item.key, None, None, missing)
+    gts = read_ground_truth(item.gt)
     shape = _frame_shape(gts, found)
     preds = np.zeros((len(found), *shape), dtype=bool)
     for t, (name, mask) in enumerate(zip(item.frame_files, found, strict=True)):
@@ -71,10 +90,20 @@ def score_item(item: EvalItem, pred_root: Path) -> ItemScore:
     return ItemScore(item.key, j, f, missing)
 
 
+def _first_missing_folder(pred_root: Path, pred_dir: str) -> str | None:
+    """The first folder of ``pred_dir`` (relative, POSIX) that does not exist, or None."""
+    parts = PurePosixPath(pred_dir).parts
+    for depth in range(1, len(parts) + 1):
+        if not pred_root.joinpath(*parts[:depth]).is_dir():
+            return "/".join(parts[:depth])
+    return None
+
+
 def score_items(
     items: Sequence[EvalItem],
     pred_root: Path,
     workers: int,
+    missing_rule: str = "skip",
     on_done: Callable[[], None] | None = None,
 ) -> list[ItemScore]:
     """Score every item, on ``workers`` processes (1: in this process), in the items' order.
@@ -83,9 +112,10 @@ def score_items(
         items: expressions from :func:`videolisa.evaluation.layouts.load_items`.
         pred_root: folder the items' ``pred_dir`` are relative to.
         workers: number of processes, at least 1.
+        missing_rule: one of :data:`MISSING_RULES`.
         on_done: called once per finished item, e.g. to advance a progress bar.
     """
-    score = partial(score_item, pred_root=pred_root)
+    score = partial(score_item, pred_root=pred_root, missing_rule=missing_rule)
     done: dict[int, ItemScore] = {}
     if workers == 1 or len(items) == 1:
         for index, item in enumerate(items):
@@ -109,25 +139,29 @@ def score_items(
     if missing:
         affected = sum(1 for result in scores if result.missing)
         logger.warning(
-            "%d predicted mask(s) or folder(s) missing for %d of %d expressions, scored as empty "
-            "masks (first: %s)",
+            "%d predicted mask(s) or folder(s) missing for %d of %d expressions, %s (first: %s)",
             len(missing),
             affected,
             len(scores),
+            "left out of the scores" if missing_rule == "skip" else "scored as empty masks",
             missing[0],
         )
     return scores
 
 
 def summarize(scores: Sequence[ItemScore]) -> dict[str, Any]:
-    """``{"J", "F", "J&F", "per_expression": {key: [J, F]}, "missing": [path, ...]}``."""
-    j = float(np.mean([score.j for score in scores]))
-    f = float(np.mean([score.f for score in scores]))
+    """``{"J", "F", "J&F", "per_expression": {key: [J, F]}, "skipped": [key, ...], "missing":
+    [path, ...]}``: the means over the scored expressions (None when none was scored), the keys
+    left out for missing predictions and the missing paths."""
+    scored = [score for score in scores if score.j is not None]
+    j = float(np.mean([score.j for score in scored])) if scored else None
+    f = float(np.mean([score.f for score in scored])) if scored else None
     return {
         "J": j,
         "F": f,
-        "J&F": (j + f) / 2,
-        "per_expression": {score.key: [score.j, score.f] for score in scores},
+        "J&F": (j + f) / 2 if scored else None,
+        "per_expression": {score.key: [score.j, score.f] for score in scored},
+        "skipped": [score.key for score in scores if score.j is None],
         "missing": [path for score in scores for path in score.missing],
     }
 

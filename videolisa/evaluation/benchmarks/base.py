@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,6 +19,8 @@ if TYPE_CHECKING:
     from videolisa.inference.encoded_video import EncodedVideo
     from videolisa.inference.generation import GenerationSettings
     from videolisa.inference.pipeline import VideoLISAPipeline
+
+logger = logging.getLogger(__name__)
 
 Record = dict[str, Any]
 
@@ -101,6 +104,24 @@ def jpeg_frames(folder: Path) -> tuple[Path, ...]:
     if not paths:
         raise UserInputError(f"No .jpg frames in {folder}.", "Check --data.")
     return paths
+
+
+def video_folders(frame_root: Path, videos: dict[str, Any], meta: Path) -> list[Path]:
+    """The video folders of ``frame_root`` in sorted order, as the published inference scripts
+    list the videos to run (``os.listdir``); each must be a video of ``meta``."""
+    if not frame_root.is_dir():
+        raise UserInputError(f"{frame_root} does not exist.", "Check --data.")
+    folders = sorted(path for path in frame_root.iterdir() if path.is_dir())
+    for folder in folders:
+        if folder.name not in videos:
+            raise UserInputError(
+                f"Video {folder.name} of {frame_root} is not in {meta}.",
+                "Use the frames and the meta file of one release.",
+            )
+    unseen = len(videos) - len(folders)
+    if unseen:
+        logger.warning("%d videos of %s have no frames in %s; not run", unseen, meta, frame_root)
+    return folders
 
 
 def single_track(masks: np.ndarray, num_frames: int, height: int, width: int) -> np.ndarray:

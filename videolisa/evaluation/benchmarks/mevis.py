@@ -2,9 +2,12 @@
 ``DATA/meta_expressions.json`` (``{"videos": {video: {"frames", "expressions": {exp_id:
 {"exp", "anno_id"}}}}}``) and, for ``valid_u``, ``DATA/mask_dict.json``.
 
-With ``mask_dict.json`` (valid_u) predictions go to ``OUT/predictions/<video>/<exp_id>/`` and are
-scored as ``eval-masks --layout mevis`` scores them; without it (valid, scored on the server) they
-go to ``OUT/Annotations/<video>/<exp_id>/`` and into ``OUT/submission.zip``.
+As in the published ``evaluation/mevis_val_u/inference_mevis.py``, the videos run are the folders of
+``JPEGImages`` (here in sorted order), each with every expression the meta file lists for it. With
+``mask_dict.json`` (valid_u) predictions go to ``OUT/predictions/<video>/<exp_id>/`` and are scored
+as ``eval-masks --layout mevis`` scores them (a video of the meta file without frames is left out,
+as the published scorer leaves out a video without predictions); without it (valid, scored on the
+server) they go to ``OUT/Annotations/<video>/<exp_id>/`` and into ``OUT/submission.zip``.
 """
 
 from __future__ import annotations
@@ -12,7 +15,12 @@ from __future__ import annotations
 from functools import partial
 from pathlib import Path
 
-from videolisa.evaluation.benchmarks.base import jpeg_frames, meta_videos, text_field
+from videolisa.evaluation.benchmarks.base import (
+    jpeg_frames,
+    meta_videos,
+    text_field,
+    video_folders,
+)
 from videolisa.evaluation.benchmarks.video import VideoBenchmark, VideoExpression
 from videolisa.evaluation.layouts import load_items
 from videolisa.evaluation.prompts import referring_question
@@ -31,10 +39,12 @@ def load(data: Path, out_dir: Path) -> VideoBenchmark:
         if scored
         else {}
     )
+    videos = meta_videos(meta)
     expressions = []
-    for video, entry in meta_videos(meta).items():
-        frames = jpeg_frames(data / "JPEGImages" / video)
-        for exp_id, expression in entry["expressions"].items():
+    for folder in video_folders(data / "JPEGImages", videos, meta):
+        frames = jpeg_frames(folder)
+        video = folder.name
+        for exp_id, expression in videos[video]["expressions"].items():
             key = f"{video}_{exp_id}"
             text = text_field(expression, "exp", f"Expression {exp_id} of {video} in {meta}")
             expressions.append(

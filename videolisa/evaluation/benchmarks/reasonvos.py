@@ -1,10 +1,16 @@
-"""ReasonVOS (showlab/VideoLISA ``BENCHMARK.md``): ``DATA/JPEGImages/<video>/*.jpg``,
-``DATA/Annotations/<source>_<video>_<obj_id>/*.png``, ``DATA/meta_expressions.json`` with
-``{"videos": {video: {"source", "is_sent", "expressions": {exp_id: {"exp_text", "obj_id"}}}}}``.
+"""ReasonVOS as published (showlab/VideoLISA ``BENCHMARK.md``, ``benchmark_check.py`` and
+``evaluation/reason_vos/inference_reason_vos.py``): ``DATA/JPEGImages/<video>/*.jpg``,
+``DATA/Annotations/<vid_key>/*.png`` with ``vid_key = <source>_<video>_<obj_id>``, and
+``DATA/meta_expressions.json``::
 
-Predictions go to ``OUT/predictions/<video>/<obj_id>/<frame>.png`` and are scored as
-``eval-masks --layout reasonvos`` scores them. Expressions of a video that share an ``obj_id``
-share that folder and count once, so only the first of them is run.
+    {"videos": {video: {"source": ..., "frames": [...],
+                        "expressions": [{"obj_id": ..., "exp_id": ..., "exp_text": ...,
+                                         "is_sent": ...}, ...]}}}
+
+Every sample of ``expressions`` is run on its own, in file order, with its own ``is_sent``
+deciding the question; its masks go to ``OUT/predictions/<vid_key>/<exp_id>/<frame>.png`` (as the
+published inference script writes them) and are scored as ``eval-masks`` scores them, under
+``<vid_key>_<exp_id>``.
 """
 
 from __future__ import annotations
@@ -14,9 +20,9 @@ from functools import partial
 from pathlib import Path
 
 from videolisa.errors import UserInputError
-from videolisa.evaluation.benchmarks.base import jpeg_frames, meta_videos, text_field
+from videolisa.evaluation.benchmarks.base import jpeg_frames, text_field
 from videolisa.evaluation.benchmarks.video import VideoBenchmark, VideoExpression
-from videolisa.evaluation.layouts import load_items
+from videolisa.evaluation.layouts import reasonvos_expressions
 from videolisa.evaluation.prompts import reasonvos_question
 from videolisa.evaluation.score_masks import score_item
 
@@ -26,31 +32,25 @@ logger = logging.getLogger(__name__)
 def load(data: Path, out_dir: Path) -> VideoBenchmark:
     """The ReasonVOS expressions in ``data``, predicted into ``out_dir/predictions``."""
     meta = data / "meta_expressions.json"
-    predictions = out_dir / "predictions"
-    predictions.mkdir(parents=True, exist_ok=True)
-    eval_items = {
-        item.key: item for item in load_items("reasonvos", predictions, data / "Annotations", meta)
-    }
+    (out_dir / "predictions").mkdir(parents=True, exist_ok=True)
+    frames: dict[str, tuple[Path, ...]] = {}
     expressions: dict[str, VideoExpression] = {}
-    skipped = 0
-    for video, entry in meta_videos(meta).items():
-        is_sentence = entry.get("is_sent")
-        if not isinstance(is_sentence, bool):
-            raise UserInputError(f'Video {video} in {meta} lacks "is_sent".', "Pass ReasonVOS.")
-        frames = jpeg_frames(data / "JPEGImages" / video)
-        for exp_id, expression in entry["expressions"].items():
-            key = f"{entry['source']}_{video}_{expression['obj_id']}"
-            if key in expressions:
-                skipped += 1
-                continue
-            text = text_field(expression, "exp_text", f"Expression {exp_id} of {video} in {meta}")
-            expressions[key] = VideoExpression(
-                key=key,
-                frame_paths=frames,
-                question=reasonvos_question(text, is_sentence),
-                pred_dir=f"{video}/{expression['obj_id']}",
-                score=partial(score_item, eval_items[key]),
-            )
-    if skipped:
-        logger.info("%d expressions share an object with an earlier one; they count once", skipped)
+    for expression in reasonvos_expressions(data / "Annotations", meta):
+        item, sample, video = expression.item, expression.sample, expression.video
+        if item.key in expressions:
+            logger.warning("%s is listed twice in %s; it is run once", item.key, meta)
+            continue
+        if video not in frames:
+            frames[video] = jpeg_frames(data / "JPEGImages" / video)
+        where = f"Expression {sample['exp_id']} of {video} in {meta}"
+        is_sentence = sample.get("is_sent")
+        if not isinstance(is_sentence, bool | int):
+            raise UserInputError(f'{where} lacks a true/false "is_sent".', "Pass ReasonVOS.")
+        expressions[item.key] = VideoExpression(
+            key=item.key,
+            frame_paths=frames[video],
+            question=reasonvos_question(text_field(sample, "exp_text", where), bool(is_sentence)),
+            pred_dir=item.pred_dir,
+            score=partial(score_item, item),
+        )
     return VideoBenchmark("reasonvos", expressions.values())

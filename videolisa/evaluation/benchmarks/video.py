@@ -85,7 +85,8 @@ class VideoBenchmark(Benchmark):
         folder = root / expression.pred_dir
         folder.mkdir(parents=True, exist_ok=True)
         for path, mask in zip(expression.frame_paths, masks, strict=True):
-            write_mask_png(folder / f"{path.stem}.png", mask)
+            # named up to the first dot, as the published scripts' basename(f).split('.')[0]
+            write_mask_png(folder / f"{path.name.split('.')[0]}.png", mask)
         record: Record = {"key": expression.key, "answer": answer.text}
         if expression.score is not None:
             score = expression.score(root)
@@ -99,7 +100,7 @@ class VideoBenchmark(Benchmark):
         return {"expressions": len(records), "scored": True, **summarize(scores)}
 
     def headline(self, records: Sequence[Record]) -> str:
-        scored = [(r["j"] + r["f"]) / 2 for r in records if "j" in r]
+        scored = [(r["j"] + r["f"]) / 2 for r in records if r.get("j") is not None]
         return f"J&F {np.mean(scored):.4f}" if scored else f"{len(records)} done"
 
     def finish(self, out_dir: Path, records: Sequence[Record]) -> dict[str, Any]:
