@@ -1,4 +1,4 @@
-"""The ReasonVOS-style folder layout: writing, reading back, and the toyworld command."""
+"""The published ReasonVOS folder layout, with toy-world fields: write, read back, the command."""
 
 from __future__ import annotations
 
@@ -38,19 +38,21 @@ def test_writes_the_reasonvos_layout(tmp_path, samples):
     for sample in samples:
         video = meta["videos"][sample.video_id]
         frames = [f"{t:05d}" for t in range(len(sample.frames))]
-        assert video["frames"] == frames
+        assert video["frames"] == frames and video["source"] == "toyworld"
         for name in frames:
             assert (tmp_path / "JPEGImages" / sample.video_id / f"{name}.jpg").is_file()
         for obj_id in range(len(sample.objects)):
-            png = tmp_path / "Annotations" / f"{sample.video_id}_{obj_id}" / f"{frames[0]}.png"
-            values = set(np.unique(np.asarray(Image.open(png))))
+            folder = tmp_path / "Annotations" / f"toyworld_{sample.video_id}_{obj_id}"
+            values = set(np.unique(np.asarray(Image.open(folder / f"{frames[0]}.png"))))
             assert values <= {0, 255}
-        expression = video["expressions"]["0"]
+        # ReasonVOS's sample fields (evaluation/reason_vos/eval_reason_vos.py, __main__).
+        (expression,) = video["expressions"]
         last = sample.turns[-1]
-        assert expression["exp"] == last.question and expression["answer"] == last.answer
+        assert expression["exp_text"] == last.question and expression["is_sent"] is True
+        assert expression["exp_id"] == 0 and expression["answer"] == last.answer
         assert expression["kind"] == sample.kind
-        assert expression["obj_ids"] == [str(n) for n in last.track_objects]
-        assert expression["obj_id"] == (str(last.track_objects[0]) if last.track_objects else "")
+        assert expression["obj_ids"] == list(last.track_objects)
+        assert expression["obj_id"] == (last.track_objects[0] if last.track_objects else None)
         assert expression["history"] == [[t.question, t.answer] for t in sample.turns[:-1]]
 
 
@@ -70,15 +72,16 @@ def test_reads_a_plain_reasonvos_entry_without_toyworld_keys(tmp_path):
     video = tmp_path / "JPEGImages" / "clip"
     video.mkdir(parents=True)
     for obj_id in (0, 1):
-        (tmp_path / "Annotations" / f"clip_{obj_id}").mkdir(parents=True)
+        (tmp_path / "Annotations" / f"mose_clip_{obj_id}").mkdir(parents=True)
     for name in ("00000", "00001"):
         Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(video / f"{name}.jpg")
         for obj_id in (0, 1):
             mask = np.zeros((8, 8), np.uint8)
             mask[obj_id, :] = 255
-            Image.fromarray(mask).save(tmp_path / "Annotations" / f"clip_{obj_id}" / f"{name}.png")
-    meta = {"exp": "the thing on the second row", "obj_id": "1"}
-    videos = {"clip": {"frames": ["00000", "00001"], "expressions": {"0": meta}}}
+            folder = tmp_path / "Annotations" / f"mose_clip_{obj_id}"
+            Image.fromarray(mask).save(folder / f"{name}.png")
+    sample = {"obj_id": 1, "exp_id": 0, "exp_text": "the thing on row 2", "is_sent": False}
+    videos = {"clip": {"source": "mose", "frames": ["00000", "00001"], "expressions": [sample]}}
     (tmp_path / "meta_expressions.json").write_text(json.dumps({"videos": videos}))
     (sample,) = read_toyworld_folder(tmp_path)
     assert sample.masks.shape == (2, 2, 8, 8) and sample.masks[1, :, 1].all()

@@ -1,18 +1,19 @@
-"""Toy-world samples on disk, in the ReasonVOS / MeViS folder layout.
+"""Toy-world samples on disk, in the published ReasonVOS folder layout with a few extra fields.
 
 ::
 
-    DIR/JPEGImages/<video>/<frame:05d>.jpg        RGB frames
-    DIR/Annotations/<video>_<obj>/<frame:05d>.png  0/255 visible pixels of object <obj>
+    DIR/JPEGImages/<video>/<frame:05d>.jpg                   RGB frames
+    DIR/Annotations/toyworld_<video>_<obj>/<frame:05d>.png   0/255 visible pixels of object <obj>
     DIR/meta_expressions.json
 
-``meta_expressions.json`` is ``{"videos": {<video>: {"frames": ["00000", ...], "objects":
-[<ObjectSpec fields>, ...], "expressions": {"0": {...}}}}}``. Each expression has the
-ReasonVOS keys ``exp`` (the last question) and ``obj_id`` (its first track object, "" when the
-answer tracks none) plus ``answer``, ``kind``, ``obj_ids`` (all track objects, one per ``<TRK>``)
-and ``history`` (earlier turns as ``[question, answer]``; they track no objects). Object ids are
-0..N-1; ``objects`` is toy-world specific and may be absent, then the masks of ids up to the
-largest one named are read.
+``meta_expressions.json`` is ReasonVOS's ``{"videos": {<video>: {"source": "toyworld", "frames":
+["00000", ...], "expressions": [{"obj_id", "exp_id", "exp_text", "is_sent"}, ...]}}}``: the
+sample's ``exp_text`` is the last question and ``obj_id`` its first track object (null when the
+answer tracks none). Toy-world fields beside them: per video ``objects`` (``ObjectSpec`` fields),
+per expression ``answer``, ``kind``, ``obj_ids`` (all track objects, one per ``<TRK>``) and
+``history`` (earlier turns as ``[question, answer]``; they track no objects). Object ids are
+0..N-1. A plain ReasonVOS folder reads too (no ``objects``: the masks of ids up to the largest one
+named are read; the answer is the forced ``Sure, <TRK>.``).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from videolisa.toyworld.world import ObjectSpec
 log = logging.getLogger(__name__)
 
 META = "meta_expressions.json"
+SOURCE = "toyworld"
 JPEG_QUALITY = 95
 
 
@@ -48,23 +50,26 @@ def write_sample(sample: Sample, root: Path) -> dict:
     for name, frame in zip(names, sample.frames, strict=True):
         Image.fromarray(frame).save(frame_dir / f"{name}.jpg", quality=JPEG_QUALITY, subsampling=0)
     for obj_id, masks in enumerate(sample.masks):
-        mask_dir = root / "Annotations" / f"{sample.video_id}_{obj_id}"
+        mask_dir = root / "Annotations" / f"{SOURCE}_{sample.video_id}_{obj_id}"
         mask_dir.mkdir(parents=True, exist_ok=True)
         for name, mask in zip(names, masks, strict=True):
             Image.fromarray(mask.astype(np.uint8) * 255).save(mask_dir / f"{name}.png")
     last = sample.turns[-1]
     expression = {
-        "exp": last.question,
-        "obj_id": str(last.track_objects[0]) if last.track_objects else "",
+        "obj_id": int(last.track_objects[0]) if last.track_objects else None,
+        "exp_id": 0,
+        "exp_text": last.question,
+        "is_sent": True,
         "answer": last.answer,
         "kind": sample.kind,
-        "obj_ids": [str(n) for n in last.track_objects],
+        "obj_ids": [int(n) for n in last.track_objects],
         "history": [[turn.question, turn.answer] for turn in sample.turns[:-1]],
     }
     return {
+        "source": SOURCE,
         "frames": names,
         "objects": [asdict(o) for o in sample.objects],
-        "expressions": {"0": expression},
+        "expressions": [expression],
     }
 
 
@@ -105,12 +110,14 @@ def read_toyworld_folder(path: Path) -> Iterator[Sample]:
     for video_id, video in videos.items():
         try:
             objects = tuple(_object_spec(d) for d in video.get("objects", []))
-            expressions = [_expression(e) for e in video["expressions"].values()]
+            expressions = [_expression(e) for e in video["expressions"]]
             names = video["frames"]
+            annotations = root / "Annotations" / f"{video['source']}_{video_id}"
         except (KeyError, TypeError, ValueError) as error:
             raise UserInputError(
                 f"Entry {video_id!r} of {root / META} is malformed ({error!r}).",
-                "Give it 'frames' and 'expressions' with 'exp' and 'obj_id' (ReasonVOS keys).",
+                "Give it 'source', 'frames' and a list of 'expressions' with 'exp_text' and "
+                "'obj_id' (ReasonVOS keys).",
             ) from error
         frames = np.stack(
             [_read(root / "JPEGImages" / video_id / f"{f}.jpg", "RGB") for f in names]
@@ -118,7 +125,7 @@ def read_toyworld_folder(path: Path) -> Iterator[Sample]:
         count = len(objects) or 1 + max((n for e in expressions for n in e["obj_ids"]), default=-1)
         masks = np.zeros((count, *frames.shape[:3]), dtype=bool)
         for n, (t, name) in itertools.product(range(count), enumerate(names)):
-            masks[n, t] = _read(root / "Annotations" / f"{video_id}_{n}" / f"{name}.png", "L") > 127
+            masks[n, t] = _read(Path(f"{annotations}_{n}") / f"{name}.png", "L") > 127
         for expression in expressions:
             yield Sample(frames, masks, objects, _turns(expression), expression["kind"], video_id)
 
@@ -137,6 +144,8 @@ def _expression(raw: dict) -> dict:
         "history": [],
         **raw,
     }
+    if not isinstance(expression["exp_text"], str):
+        raise TypeError("exp_text must be a string")
     expression["obj_ids"] = [int(n) for n in expression["obj_ids"]]
     return expression
 
@@ -153,7 +162,7 @@ def _turns(expression: dict) -> tuple[Turn, ...]:
             f"Answer {answer!r} has {answer.count(TRK)} {TRK} but obj_ids lists {len(ids)}.",
             f"Give one obj_id per {TRK}.",
         )
-    last = Turn(expression["exp"], answer, tuple(ids))
+    last = Turn(expression["exp_text"], answer, tuple(ids))
     return (*(Turn(q, a) for q, a in history), last)
 
 
