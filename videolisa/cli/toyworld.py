@@ -1,7 +1,8 @@
 """``python -m videolisa toyworld``: write a procedural toy-world data set to a folder.
 
-The folder has the published ReasonVOS layout, with toy-world fields (see :mod:`videolisa.toyworld.disk`); read it back
-with :func:`videolisa.toyworld.disk.read_toyworld_folder`.
+The folder has the published ReasonVOS layout, with toy-world fields (see
+:mod:`videolisa.toyworld.disk`); read it back with
+:func:`videolisa.toyworld.disk.read_toyworld_folder`.
 """
 
 from __future__ import annotations
