@@ -12,7 +12,7 @@ import torch
 from videolisa.inference.pipeline import VideoLISAPipeline
 from videolisa.modeling.tiny import create_tiny_checkpoint
 from videolisa.toyworld import ObjectSpec, Sample
-from videolisa.training.appearance import AppearanceQueries
+from videolisa.training.auxiliary.appearance import AppearanceQueries
 
 SIDE = 64
 

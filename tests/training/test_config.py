@@ -5,7 +5,10 @@ from __future__ import annotations
 import pytest
 
 from videolisa.errors import ConfigError
-from videolisa.training.config import LoraSettings, TrainConfig, lr_factor
+from videolisa.modeling.tiny import TinySizes
+from videolisa.toyworld import WorldConfig
+from videolisa.training.config import LoraSettings, TrainConfig
+from videolisa.training.optimizer import lr_factor
 
 
 def test_round_trip(tmp_path):
@@ -16,9 +19,51 @@ def test_round_trip(tmp_path):
         kind_weights={"motion": 2.0},
         lora=LoraSettings(r=4),
         head_lr=1e-4,
+        world=WorldConfig(max_frames=24),
+        model_sizes=TinySizes(hidden_size=96),
+        auxiliary_weights={"patch_probe": 0.5},
     )
     config.save(tmp_path / "train_config.json")
     assert TrainConfig.load(tmp_path / "train_config.json") == config
+
+
+def test_nested_settings_are_typed_and_validated():
+    config = TrainConfig.from_dict(
+        {"output_dir": "o", "world": {"max_frames": 24}, "model_sizes": {"num_layers": 3}}
+    )
+    assert config.world == WorldConfig(max_frames=24)
+    assert config.model_sizes == TinySizes(num_layers=3)
+    assert TrainConfig(output_dir="o", world={"max_frames": 24}) == config.__class__(
+        output_dir="o", world=WorldConfig(max_frames=24)
+    )
+
+
+def test_the_shipped_configs_load():
+    from tests.conftest import PROJECT_ROOT
+
+    for path in sorted((PROJECT_ROOT / "configs").glob("*.json")):
+        config = TrainConfig.load(path)
+        assert config.auxiliary_weights, path
+
+
+def test_a_config_written_before_auxiliary_weights_loads():
+    old = {
+        "output_dir": "o",
+        "point_prompt_weight": 0.5,
+        "probe_weight": 1.0,
+        "appearance_weight": 1.0,
+        "appearance_align_weight": 0.5,
+        "patch_probe_weight": 0.0,
+    }
+    config = TrainConfig.from_dict(old)
+    assert config.auxiliary_weights == {
+        "point_prompts": 0.5,
+        "attribute_probe": 1.0,
+        "appearance_queries": 1.0,
+        "appearance_align": 0.5,
+    }
+    with pytest.raises(ConfigError, match="both given"):
+        TrainConfig.from_dict({**old, "auxiliary_weights": {}})
 
 
 @pytest.mark.parametrize(
@@ -34,6 +79,12 @@ def test_round_trip(tmp_path):
         ({"output_dir": "o", "decay_steps": -1}, "decay_steps"),
         ({"output_dir": "o", "kind_weights": {"text": 2.0}}, "Use some of: attribute"),
         ({"output_dir": "o", "kind_weights": {"attribute": 0}}, "positive weights"),
+        ({"output_dir": "o", "world": {"max_frame": 9}}, "Allowed: .*max_frames"),
+        ({"output_dir": "o", "world": {"min_size": 8}}, "min_size"),
+        ({"output_dir": "o", "model_sizes": {"layers": 2}}, "Allowed: .*num_layers"),
+        ({"output_dir": "o", "auxiliary_weights": {"probe": 1.0}}, "Allowed: .*attribute_probe"),
+        ({"output_dir": "o", "auxiliary_weights": {"patch_probe": -1}}, ">= 0"),
+        ({"output_dir": "o", "auxiliary_weights": {"appearance_align": 1}}, "appearance_queries"),
     ],
 )
 def test_bad_values_say_what_is_allowed(values, message):

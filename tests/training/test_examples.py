@@ -138,8 +138,9 @@ def test_mask_losses_are_inference_masks_on_the_dense_frames(tiny, samples):
         [tiny.track_mask_logits(encoded, e, slice(None))[dense] for e in answer.track_embeddings]
     )
     truth = torch.from_numpy(example.target_masks[:, dense]).flatten(0, 1)
-    assert torch.allclose(losses["bce"], sigmoid_bce_loss(logits, truth), atol=1e-5)
-    assert torch.allclose(losses["dice"], dice_loss(logits, truth), atol=1e-5)
+    assert torch.allclose(losses.bce, sigmoid_bce_loss(logits, truth), atol=1e-5)
+    assert torch.allclose(losses.dice, dice_loss(logits, truth), atol=1e-5)
+    assert torch.allclose(losses.mask_logits.flatten(0, 1), logits, atol=1e-4)
 
 
 def test_losses_are_finite_and_backward_reaches_the_llm(tiny, samples):
@@ -148,12 +149,16 @@ def test_losses_are_finite_and_backward_reaches_the_llm(tiny, samples):
     model.sam.image_encoder.requires_grad_(False)
     example = _example(tiny, samples["several"][0])
     features = visual_features(model, tiny.preprocessor, example)
-    losses = example_losses(model, example, features, LossWeights())
-    assert losses["embeddings"].shape == (2, model.config.out_dim)
+    outputs = example_losses(model, example, features, LossWeights())
+    losses = outputs.losses()
+    assert outputs.embeddings.shape == (2, model.config.out_dim)
     assert all(torch.isfinite(v).all() for v in losses.values())
     assert losses["bce"] > 0 and losses["dice"] > 0
     expected = losses["ce"] + 2.0 * losses["bce"] + 0.5 * losses["dice"]
     assert torch.allclose(losses["total"], expected)
+    assert len(outputs.hidden_states) == model.config.raw["num_hidden_layers"] + 1
+    first_video_token = outputs.hidden_states[0][outputs.video_start]  # the LLM's input
+    assert torch.equal(first_video_token, features.video_tokens[0])
     losses["total"].backward()
     for weight in (
         model.text_hidden_fcs[0].weight,
@@ -171,8 +176,8 @@ def test_text_only_turn_has_no_mask_loss(tiny, samples):
     with torch.no_grad():
         features = visual_features(tiny.model, tiny.preprocessor, example)
         losses = example_losses(tiny.model, example, features, LossWeights())
-    assert losses["bce"] == 0 and losses["dice"] == 0
-    assert torch.isfinite(losses["ce"]) and losses["total"] == losses["ce"]
+    assert losses.bce == 0 and losses.dice == 0 and losses.mask_logits is None
+    assert torch.isfinite(losses.ce) and losses.total == losses.ce
 
 
 def test_a_few_sgd_steps_reduce_the_loss(tiny, samples):
@@ -184,7 +189,7 @@ def test_a_few_sgd_steps_reduce_the_loss(tiny, samples):
     for _ in range(10):
         optimizer.zero_grad()
         features = visual_features(model, tiny.preprocessor, example)
-        total = example_losses(model, example, features, LossWeights())["total"]
+        total = example_losses(model, example, features, LossWeights()).total
         total.backward()
         optimizer.step()
         totals.append(total.item())

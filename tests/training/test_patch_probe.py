@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import torch
@@ -9,9 +11,10 @@ import torch
 from videolisa.inference.pipeline import VideoLISAPipeline
 from videolisa.modeling.tiny import create_tiny_checkpoint
 from videolisa.toyworld import COLOURS, SHAPES, ObjectSpec
+from videolisa.training.auxiliary import SAM, build_auxiliaries
+from videolisa.training.auxiliary.patch_probe import PatchProbe, patch_owners
 from videolisa.training.config import TrainConfig
-from videolisa.training.patch_probe import PatchProbe, patch_owners
-from videolisa.training.setup import parameter_groups
+from videolisa.training.optimizer import parameter_groups
 
 
 def _object(obj_id: int, colour: str, shape: str) -> ObjectSpec:
@@ -52,11 +55,11 @@ def test_a_probe_learns_to_read_tokens_that_carry_the_answer():
     torch.manual_seed(0)
     codes = torch.randn(len(objects) + 1, 16)  # one code per object, the last for background
     tokens = codes[torch.from_numpy(owners)]  # (2, 4, 16)
-    probe = PatchProbe(16)
+    probe = PatchProbe(1.0, SimpleNamespace(config=SimpleNamespace(hidden_size=16)))
     optimizer = torch.optim.Adam(probe.parameters(), lr=0.05)
-    first = float(probe.loss(tokens, masks, objects).detach())
+    first = float(probe.token_loss(tokens, masks, objects).detach())
     for _ in range(100):
-        loss = probe.loss(tokens, masks, objects)
+        loss = probe.token_loss(tokens, masks, objects)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -65,15 +68,17 @@ def test_a_probe_learns_to_read_tokens_that_carry_the_answer():
     assert int(logits.argmax()) == list(COLOURS).index("red")
     assert int(probe.shape(tokens[1, 3]).argmax()) == len(SHAPES)  # background
     with pytest.raises(ValueError, match="square grid"):
-        probe.loss(torch.zeros(2, 5, 16), masks, objects)
+        probe.token_loss(torch.zeros(2, 5, 16), masks, objects)
 
 
 def test_the_encoders_pretrain_with_sam_only_when_the_probe_teaches_them(tmp_path):
     folder = create_tiny_checkpoint(tmp_path / "ck", ["red circle"] * 20)
     model = VideoLISAPipeline.from_pretrained(folder, device="cpu").model
     for weight, trains in ((0.0, False), (1.0, True)):
-        config = TrainConfig(output_dir=str(tmp_path), patch_probe_weight=weight)
-        parameter_groups(model, config, sam_stage=True)
+        config = TrainConfig(output_dir=str(tmp_path), auxiliary_weights={"patch_probe": weight})
+        auxiliaries = build_auxiliaries(config.auxiliary_weights, model, (SAM,))
+        groups = parameter_groups(model, auxiliaries, config, SAM)
+        assert len(groups) == 2 + trains  # body, head and the probe's own
         assert all(p.requires_grad == trains for p in model.vision_tower.parameters())
         assert all(p.requires_grad == trains for p in model.mm_projector.parameters())
         assert not any(p.requires_grad for p in model.llm.parameters())

@@ -27,7 +27,7 @@ def _config(out, **overrides) -> TrainConfig:
         "checkpoint_every": 1000,
         "lr": 2e-3,
         "head_lr": 2e-3,
-        "point_prompt_weight": 0.5,
+        "auxiliary_weights": {"point_prompts": 0.5},
     }
     return TrainConfig.from_dict({**values, **overrides})
 
@@ -43,7 +43,7 @@ def test_loss_falls_when_training_from_scratch(tmp_path):
     final = train(config)
     rows = _metrics(tmp_path / "run")
     assert (final / "model.safetensors").is_file()
-    sam = [r["point"] for r in rows[:10]]
+    sam = [r["point_prompts"] for r in rows[:10]]
     assert sam[-1] < sam[0]
     joint = [r["total"] for r in rows[10:]]
     first, last = sum(joint[:10]) / 10, sum(joint[-10:]) / 10
@@ -52,8 +52,8 @@ def test_loss_falls_when_training_from_scratch(tmp_path):
 
 def test_resumed_run_continues_the_same_curve(tmp_path):
     schedule = {"steps": 8, "sam_pretrain_steps": 2, "warmup_steps": 2, "decay_steps": 4}
-    schedule |= {"appearance_weight": 0.5, "appearance_align_weight": 0.5}
-    schedule |= {"patch_probe_weight": 0.5}
+    weights = {"point_prompts": 0.5, "appearance_queries": 0.5, "appearance_align": 0.5}
+    schedule |= {"auxiliary_weights": {**weights, "patch_probe": 0.5, "attribute_probe": 0.5}}
     straight = _config(tmp_path / "a", **schedule)
     train(straight)
     paused = _config(tmp_path / "b", **schedule)
@@ -63,8 +63,9 @@ def test_resumed_run_continues_the_same_curve(tmp_path):
     assert train(paused) is not None
     a, b = _metrics(tmp_path / "a"), _metrics(tmp_path / "b")
     assert [r["step"] for r in b] == list(range(1, 9))
-    assert any(r["appearance"] > 0 for r in a) and any(r["align"] > 0 for r in a)
-    assert all(r["patch"] > 0 for r in a)
+    assert any(r["appearance_queries"] > 0 for r in a) and any(r["appearance_align"] > 0 for r in a)
+    assert all(r["patch_probe"] > 0 for r in a)
+    assert all(r["attribute_probe"] == 0 for r in a[:2]) and any(r["attribute_probe"] for r in a)
     for row_a, row_b in zip(a, b, strict=True):
         assert row_b["total"] == pytest.approx(row_a["total"], rel=1e-3, abs=1e-4)
 
@@ -124,6 +125,8 @@ def test_export_turns_a_paused_run_into_a_model(tmp_path):
 
     config = _config(tmp_path / "run", steps=6, sam_pretrain_steps=1)
     assert train(config, stop_at=3) is None
+    saved = tmp_path / "run" / "checkpoints" / "step_0000003" / "train_config.json"
+    assert TrainConfig.load(saved) == config  # every checkpoint holds its config
     assert main(["export", "--run", str(tmp_path / "run"), "--out", str(tmp_path / "m")]) == 0
     pipeline = VideoLISAPipeline.from_pretrained(tmp_path / "m", device="cpu")
     assert pipeline.default_frames == (4, 2)
@@ -137,13 +140,13 @@ def test_export_turns_a_paused_run_into_a_model(tmp_path):
 
 
 def test_metrics_of_an_older_version_get_the_current_columns(tmp_path):
-    from videolisa.training.trainer import METRICS_HEADER, _prepare_metrics
+    from videolisa.training.run_folder import prepare_metrics
 
     path = tmp_path / "metrics.csv"
-    path.write_text("step,ce,total\n10,0.5,0.7\n20,0.4,0.6\n30,0.3,0.5\n")
-    _prepare_metrics(path, 20)
+    path.write_text("step,ce,probe,total\n10,0.5,1,0.7\n20,0.4,1,0.6\n30,0.3,1,0.5\n")
+    prepare_metrics(path, 20, METRICS_HEADER)
     with path.open() as handle:
         rows = list(csv.DictReader(handle))
     assert tuple(rows[0]) == METRICS_HEADER
-    kept = [(r["step"], r["ce"], r["probe"]) for r in rows]
+    kept = [(r["step"], r["ce"], r["attribute_probe"]) for r in rows]
     assert kept == [("10", "0.5", ""), ("20", "0.4", "")]

@@ -3,6 +3,10 @@
     python -m videolisa train --config configs/toy.json
 
 Validated on construction; unknown keys and values are refused with the allowed ones listed.
+Nested settings are typed: ``world`` a :class:`WorldConfig`, ``model_sizes`` a
+:class:`TinySizes`, ``lora`` :class:`LoraSettings`, ``auxiliary_weights`` the weights of the
+registered auxiliary losses (:mod:`videolisa.training.auxiliary`). Files written before the
+auxiliary losses were nested (``probe_weight`` etc. at the top level) still load.
 """
 
 from __future__ import annotations
@@ -14,10 +18,21 @@ from pathlib import Path
 from typing import Any
 
 from videolisa.errors import ConfigError
+from videolisa.modeling.tiny import TinySizes
+from videolisa.toyworld import WorldConfig
+from videolisa.training.auxiliary import check_weights
 
 DATA_KINDS = ("toyworld",)
 INIT_MODES = ("scratch", "pretrained")
 PRECISIONS = ("no", "fp16", "bf16")
+# top-level weights of files written before auxiliary_weights, and their auxiliary's name
+LEGACY_WEIGHTS = {
+    "point_prompt_weight": "point_prompts",
+    "probe_weight": "attribute_probe",
+    "appearance_weight": "appearance_queries",
+    "appearance_align_weight": "appearance_align",
+    "patch_probe_weight": "patch_probe",
+}
 
 
 @dataclass(frozen=True)
@@ -48,8 +63,8 @@ class TrainConfig:
     toyworld_kinds: tuple[str, ...] = ("attribute",)  # curriculum stages add more kinds
     curriculum_steps: tuple[int, ...] = ()  # step at which each later kind is added
     kind_weights: dict[str, float] = field(default_factory=dict)  # draw kinds by weight (else 1)
-    world: dict[str, Any] = field(default_factory=dict)  # toy-world WorldConfig fields
-    model_sizes: dict[str, Any] = field(default_factory=dict)  # TinySizes fields (scratch)
+    world: WorldConfig = field(default_factory=WorldConfig)  # the toy world trained on
+    model_sizes: TinySizes = field(default_factory=TinySizes)  # init scratch: the model's sizes
     sam_pretrain_steps: int = 0  # first steps: SAM learns from point prompts only
     lora: LoraSettings | None = None  # None: train the LLM fully (from scratch)
     frames_sparse: int = 8
@@ -66,11 +81,8 @@ class TrainConfig:
     ce_weight: float = 1.0
     bce_weight: float = 2.0
     dice_weight: float = 0.5
-    point_prompt_weight: float = 0.0  # auxiliary SAM loss with point prompts (keeps SAM's skill)
-    probe_weight: float = 0.0  # auxiliary: read the target's colour and shape from <TRK>
-    appearance_weight: float = 0.0  # auxiliary: SAM segments learned colour+shape prompts
-    appearance_align_weight: float = 0.0  # auxiliary: <TRK> embedding -> its object's prompt
-    patch_probe_weight: float = 0.0  # auxiliary: dense video tokens name their patch's object
+    # training-only losses by registered name (videolisa.training.auxiliary); absent: off
+    auxiliary_weights: dict[str, float] = field(default_factory=dict)
     freeze_sam_encoder: bool = True
     mixed_precision: str = "no"
     checkpoint_every: int = 100
@@ -78,6 +90,10 @@ class TrainConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "world", _nested(WorldConfig, self.world, "world"))
+        object.__setattr__(self, "model_sizes", _nested(TinySizes, self.model_sizes, "model_sizes"))
+        object.__setattr__(self, "lora", _nested(LoraSettings, self.lora, "lora"))
+        check_weights(self.auxiliary_weights)
         _choice("init", self.init, INIT_MODES)
         _choice("data", self.data, DATA_KINDS)
         _choice("mixed_precision", self.mixed_precision, PRECISIONS)
@@ -120,6 +136,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        values = _migrate(values)
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
@@ -127,9 +144,6 @@ class TrainConfig:
                 f"Unknown training option(s): {', '.join(unknown)}.",
                 f"Allowed: {', '.join(sorted(known))}.",
             )
-        values = dict(values)
-        if isinstance(values.get("lora"), dict):
-            values["lora"] = LoraSettings(**_tuples(values["lora"]))
         return cls(**_tuples(values))
 
     @classmethod
@@ -149,16 +163,35 @@ class TrainConfig:
         Path(path).write_text(json.dumps(self.to_dict(), indent=2))
 
 
-def lr_factor(config: TrainConfig, step: int) -> float:
-    """The multiplier of every base learning rate at ``step`` (0-based): a linear warm-up, a
-    constant middle, a linear decay to 0 over the last ``decay_steps`` (warm-up, stable, decay).
-    A pure function of the step, so a resumed run follows the same schedule."""
-    if step < config.warmup_steps:
-        return (step + 1) / config.warmup_steps
-    remaining = config.steps - step
-    if remaining <= config.decay_steps:
-        return remaining / config.decay_steps
-    return 1.0
+def _migrate(values: dict[str, Any]) -> dict[str, Any]:
+    """A config written before ``auxiliary_weights``: its top-level auxiliary weights moved
+    there (weights of 0 dropped: off is the default)."""
+    legacy = {k: values[k] for k in LEGACY_WEIGHTS if k in values}
+    if not legacy:
+        return values
+    if "auxiliary_weights" in values:
+        raise ConfigError(
+            f"{', '.join(legacy)} and auxiliary_weights are both given.",
+            f"Move them into auxiliary_weights as {', '.join(LEGACY_WEIGHTS[k] for k in legacy)}.",
+        )
+    moved = {LEGACY_WEIGHTS[k]: w for k, w in legacy.items() if w}
+    kept = {k: v for k, v in values.items() if k not in LEGACY_WEIGHTS}
+    return {**kept, "auxiliary_weights": moved}
+
+
+def _nested(kind: type, values: Any, name: str) -> Any:
+    """``values`` as a ``kind`` dataclass: a dict's keys checked against its fields (lists
+    become tuples); an instance (or None) as it is."""
+    if not isinstance(values, dict):
+        return values
+    known = {f.name for f in dataclasses.fields(kind)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ConfigError(
+            f"Unknown {name} option(s): {', '.join(unknown)}.",
+            f"Allowed: {', '.join(sorted(known))}.",
+        )
+    return kind(**_tuples(values))
 
 
 def _tuples(values: dict[str, Any]) -> dict[str, Any]:

@@ -154,28 +154,46 @@ def visual_features(
     )
 
 
+@dataclass
+class ExampleOutputs:
+    """The losses of one example and the LLM pass they came from (for auxiliary losses)."""
+
+    ce: torch.Tensor  # () next-token cross-entropy over the labelled tokens
+    bce: torch.Tensor  # () mask BCE over the K * D (track, dense frame) masks; 0 without tracks
+    dice: torch.Tensor  # () mask Dice, likewise
+    total: torch.Tensor  # () their weighted sum
+    hidden_states: tuple[torch.Tensor, ...]  # (L, H) per LLM layer, the input embeddings first
+    video_start: int  # LLM position of the first video token
+    track_states: torch.Tensor  # (K, H) last-layer states that predict each <TRK>
+    embeddings: torch.Tensor  # (K, out_dim) the SAM prompts the <TRK> head makes of them
+    mask_logits: torch.Tensor | None  # (K, D, H, W) the tracks' dense-frame masks; None if K = 0
+
+    def losses(self) -> dict[str, torch.Tensor]:
+        """The scalar losses by name: ``ce``, ``bce``, ``dice``, ``total``."""
+        return {"ce": self.ce, "bce": self.bce, "dice": self.dice, "total": self.total}
+
+
 def example_losses(
     model: VideoLISAModel,
     example: TrainingExample,
     features: VisualFeatures,
     weights: LossWeights,
-) -> dict[str, torch.Tensor]:
-    """Losses of one example: scalars ``ce``, ``bce``, ``dice`` and their weighted ``total``.
+) -> ExampleOutputs:
+    """The losses of one example: ``ce``, ``bce``, ``dice`` and their weighted ``total``.
 
     ``ce`` is the next-token cross-entropy averaged over the labelled tokens. For each track,
     the hidden state before its token goes through the ``<TRK>`` head and the mask decoder
     against the SAM embeddings of the D dense frames; ``bce`` and ``dice`` average over the
     K * D (track, frame) masks at the frames' size, and are 0 for an answer without tracks.
-    Also returned, for auxiliary losses and for checking that they vary with the question:
-    ``track_states`` (K, H), the LLM states that predict each ``<TRK>``, and ``embeddings``
-    (K, out_dim), the prompt embeddings the head makes of them.
     """
     if features.sampling != example.sampling:
         raise ValueError("the visual features are not the example's")
     device = model.device
     video_tokens = features.video_tokens
     ids = torch.tensor(example.input_ids, device=device)
-    hidden = model.llm.model(inputs_embeds=model.embed_prompt(ids, video_tokens))
+    hidden = model.llm.model(
+        inputs_embeds=model.embed_prompt(ids, video_tokens), output_hidden_states=True
+    )
     states = hidden.last_hidden_state[0]  # (L, H)
 
     targets = llm_labels(example, len(video_tokens)).to(device)
@@ -188,30 +206,33 @@ def example_losses(
     ]
     track_states = states[positions]  # (K, H)
     embeddings = model.track_embeddings(track_states)  # (K, out_dim)
+    mask_logits = None
     if example.track_positions:
-        bce, dice = _mask_losses(model, example, features, embeddings)
+        mask_logits = _mask_logits(model, features, embeddings)
+        dense = list(example.sampling.dense_frames)
+        truth = torch.from_numpy(example.target_masks[:, dense]).to(device)
+        flat, flat_truth = mask_logits.flatten(0, 1), truth.flatten(0, 1)
+        bce, dice = sigmoid_bce_loss(flat, flat_truth), dice_loss(flat, flat_truth)
     else:
         bce = dice = ce.new_zeros(())
-    total = weights.ce * ce + weights.bce * bce + weights.dice * dice
-    return {
-        "ce": ce,
-        "bce": bce,
-        "dice": dice,
-        "total": total,
-        "track_states": track_states,
-        "embeddings": embeddings,
-    }
+    return ExampleOutputs(
+        ce=ce,
+        bce=bce,
+        dice=dice,
+        total=weights.ce * ce + weights.bce * bce + weights.dice * dice,
+        hidden_states=tuple(h[0] for h in hidden.hidden_states),
+        video_start=example.input_ids.index(IMAGE_PLACEHOLDER_ID),
+        track_states=track_states,
+        embeddings=embeddings,
+        mask_logits=mask_logits,
+    )
 
 
-def _mask_losses(
-    model: VideoLISAModel,
-    example: TrainingExample,
-    features: VisualFeatures,
-    embeddings: torch.Tensor,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """BCE and Dice of the (K * D, H, W) dense-frame masks of the example's K tracks, from
-    their (K, out_dim) prompt embeddings."""
-    logits = torch.cat(
+def _mask_logits(
+    model: VideoLISAModel, features: VisualFeatures, embeddings: torch.Tensor
+) -> torch.Tensor:
+    """(K, D, H, W) dense-frame mask logits of K tracks from their (K, out_dim) prompts."""
+    return torch.stack(
         [
             model.upscale_masks(
                 model.decode_masks(features.dense_sam_embeddings, embedding)[0],
@@ -220,7 +241,4 @@ def _mask_losses(
             )
             for embedding in embeddings
         ]
-    )  # (K * D, H, W), track-major
-    dense = list(example.sampling.dense_frames)
-    truth = torch.from_numpy(example.target_masks[:, dense]).flatten(0, 1).to(logits.device)
-    return sigmoid_bce_loss(logits, truth), dice_loss(logits, truth)
+    )

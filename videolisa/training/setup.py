@@ -1,4 +1,4 @@
-"""The model a run starts from, which of its parameters train, and at which learning rate.
+"""The model a run starts from (which of its parameters train: :mod:`.optimizer`).
 
 * ``init: scratch`` builds a small VideoLISA (:mod:`videolisa.modeling.tiny`) whose tokenizer is
   trained on toy-world questions and answers; everything trains, SAM first on point prompts.
@@ -15,10 +15,9 @@ from pathlib import Path
 import torch
 from peft import LoraConfig, inject_adapter_in_model
 from peft.tuners.lora import LoraLayer
-from torch import nn
 
 from videolisa.inference.pipeline import VideoLISAPipeline
-from videolisa.modeling.tiny import TinySizes, create_tiny_checkpoint
+from videolisa.modeling.tiny import create_tiny_checkpoint
 from videolisa.modeling.videolisa import VideoLISAModel
 from videolisa.toyworld import KINDS, WorldConfig, train_sample
 from videolisa.training.config import TrainConfig
@@ -41,7 +40,7 @@ def toy_sentences(world: WorldConfig) -> list[str]:
     return sentences
 
 
-def initial_pipeline(config: TrainConfig, world: WorldConfig) -> VideoLISAPipeline:
+def initial_pipeline(config: TrainConfig) -> VideoLISAPipeline:
     """The model the run starts from, on the CPU in float32 (accelerate moves it)."""
     if config.init == "pretrained":
         pipeline = VideoLISAPipeline.from_pretrained(
@@ -51,8 +50,8 @@ def initial_pipeline(config: TrainConfig, world: WorldConfig) -> VideoLISAPipeli
         return pipeline
     folder = Path(config.output_dir) / "init"
     if not (folder / "config.json").is_file():
-        sizes = TinySizes(**config.model_sizes)
-        create_tiny_checkpoint(folder, toy_sentences(world), sizes, seed=config.seed)
+        sizes = config.model_sizes
+        create_tiny_checkpoint(folder, toy_sentences(config.world), sizes, seed=config.seed)
         logger.info("built a %s model from scratch in %s", sizes, folder)
     pipeline = VideoLISAPipeline.from_pretrained(folder, dtype="float32", device="cpu")
     # The first from-scratch attempt lost the <TRK> head's ReLU units early, which made the
@@ -86,37 +85,3 @@ def merge_lora(model: VideoLISAModel) -> int:
                 setattr(parent, name, child.get_base_layer())
                 merged += 1
     return merged
-
-
-def parameter_groups(model: VideoLISAModel, config: TrainConfig, sam_stage: bool) -> list[dict]:
-    """Optimizer groups, with ``requires_grad`` set on the model to match.
-
-    ``sam_stage``: only the encoders train (point-prompt pretraining of a scratch model's SAM,
-    and its CLIP tower and projector too when the patch probe teaches them).
-    """
-    head_lr = config.head_lr or config.lr
-    model.requires_grad_(False)
-    body: list[nn.Parameter] = []
-    head: list[nn.Parameter] = [
-        *model.sam.mask_decoder.parameters(),
-        *model.sam.prompt_encoder.parameters(),
-    ]
-    if sam_stage:
-        body += model.sam.image_encoder.parameters()
-        if config.patch_probe_weight > 0:
-            body += [*model.vision_tower.parameters(), *model.mm_projector.parameters()]
-    elif config.init == "scratch":
-        head += model.text_hidden_fcs.parameters()
-        body += [*model.llm.parameters(), *model.mm_projector.parameters()]
-        body += model.vision_tower.parameters()
-        if not config.freeze_sam_encoder:
-            body += model.sam.image_encoder.parameters()
-    else:
-        head += model.text_hidden_fcs.parameters()
-        body += [p for n, p in model.llm.named_parameters() if "lora_" in n]
-        body += [*model.llm.lm_head.parameters(), *model.llm.get_input_embeddings().parameters()]
-    groups = [{"params": body, "lr": config.lr}, {"params": head, "lr": head_lr}]
-    for group in groups:
-        for parameter in group["params"]:
-            parameter.requires_grad_(True)
-    return [g for g in groups if g["params"]]

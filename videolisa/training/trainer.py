@@ -1,4 +1,4 @@
-"""The training loop: toy-world (or benchmark) examples, AdamW, checkpoints that resume exactly.
+"""The training loop: toy-world examples, AdamW, checkpoints that resume exactly.
 
 Sample ``i`` of a run is a pure function of the run's seed and ``i`` (step * batch + slot), so a
 run resumed from a checkpoint sees exactly the data it would have seen. Distribution, mixed
@@ -9,90 +9,66 @@ precision and gradient accumulation come from ``accelerate``:
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
-import shutil
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from accelerate import Accelerator
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch import nn
 from tqdm import tqdm
 
 from videolisa.errors import ConfigError
 from videolisa.inference.pipeline import VideoLISAPipeline
-from videolisa.modeling.checkpoint import save_checkpoint
-from videolisa.toyworld import Sample, WorldConfig, check_kinds, train_sample
-from videolisa.training.appearance import AppearanceQueries
-from videolisa.training.config import TrainConfig, lr_factor
-from videolisa.training.examples import (
-    VisualFeatures,
-    build_example,
-    example_losses,
-    visual_features,
+from videolisa.modeling.checkpoint import save_checkpoint as save_model
+from videolisa.toyworld import check_kinds, train_sample
+from videolisa.training import run_folder
+from videolisa.training.auxiliary import (
+    JOINT,
+    NAMES,
+    SAM,
+    AuxiliaryInputs,
+    Stage,
+    build_auxiliaries,
 )
+from videolisa.training.config import TrainConfig
+from videolisa.training.examples import build_example, example_losses, visual_features
 from videolisa.training.losses import LossWeights
-from videolisa.training.patch_probe import PatchProbe
-from videolisa.training.point_prompts import point_prompt_losses
-from videolisa.training.probe import AttributeProbe
-from videolisa.training.setup import initial_pipeline, merge_lora, parameter_groups
+from videolisa.training.optimizer import build_optimizer, lr_factor, set_learning_rates
+from videolisa.training.setup import initial_pipeline, merge_lora
 
 logger = logging.getLogger(__name__)
 
-METRICS = (
-    "ce",
-    "bce",
-    "dice",
-    "point",
-    "probe",
-    "appearance",
-    "align",
-    "patch",
-    "total",
-    "embedding_std",
-)
+METRICS = ("ce", "bce", "dice", *NAMES, "total", "embedding_std")
 METRICS_HEADER = ("step", *METRICS, "seconds_per_step")  # the columns of metrics.csv
-KEEP_CHECKPOINTS = 2
-
-
-@dataclass
-class StepResult:
-    losses: dict[str, float]
-    seconds: float
 
 
 class TrainingStep(nn.Module):
-    """One optimisation step's forward pass as a module, so accelerate can wrap it (DDP)."""
+    """One optimisation step's forward pass as a module, so accelerate can wrap it (DDP); it
+    holds the model and the run's auxiliary losses (training-only parameters)."""
 
-    def __init__(self, pipeline: VideoLISAPipeline, config: TrainConfig, world: WorldConfig):
+    def __init__(self, pipeline: VideoLISAPipeline, config: TrainConfig):
         super().__init__()
         self.model = pipeline.model
         self.pipeline = pipeline
         self.config = config
-        self.world = world
         self.weights = LossWeights(config.ce_weight, config.bce_weight, config.dice_weight)
-        self.probe = AttributeProbe(pipeline.model.config.hidden_size)
-        uses_queries = config.appearance_weight > 0 or config.appearance_align_weight > 0
-        self.appearance = (
-            AppearanceQueries(pipeline.model.sam.prompt_encoder.embed_dim) if uses_queries else None
-        )
-        hidden = pipeline.model.config.hidden_size
-        self.patch_probe = PatchProbe(hidden) if config.patch_probe_weight > 0 else None
+        stages = (SAM, JOINT) if config.sam_pretrain_steps > 0 else (JOINT,)
+        self.auxiliaries = build_auxiliaries(config.auxiliary_weights, self.model, stages)
 
-    def forward(self, step: int, sam_stage: bool) -> dict[str, torch.Tensor]:
-        """Mean losses over the step's ``batch_size`` samples."""
+    def forward(self, step: int, stage: Stage) -> dict[str, torch.Tensor]:
+        """Mean losses over the step's ``batch_size`` samples (a loss a sample does not give
+        counts as 0), and ``embedding_std``, the spread of the ``<TRK>`` embeddings."""
         sums: dict[str, torch.Tensor] = {}
         embeddings = []
         for slot in range(self.config.batch_size):
             index = step * self.config.batch_size + slot
-            losses = self._sample_losses(index, sam_stage)
-            if "embeddings" in losses:
-                embeddings.append(losses.pop("embeddings").detach())
+            losses, sample_embeddings = self._sample_losses(index, stage)
+            if sample_embeddings is not None:
+                embeddings.append(sample_embeddings.detach())
             for name, value in losses.items():
                 sums[name] = sums.get(name, 0) + value / self.config.batch_size
         stacked = torch.cat(embeddings) if embeddings else torch.zeros(0)
@@ -100,71 +76,45 @@ class TrainingStep(nn.Module):
         sums["embedding_std"] = spread.detach()
         return sums
 
-    def _sample_losses(self, index: int, sam_stage: bool) -> dict[str, torch.Tensor]:
+    def _sample_losses(
+        self, index: int, stage: Stage
+    ) -> tuple[dict[str, torch.Tensor], torch.Tensor | None]:
+        """The losses of sample ``index`` by name (``total`` their weighted sum) and its
+        ``<TRK>`` embeddings (None in the SAM stage)."""
         config = self.config
         rng = np.random.default_rng(np.random.SeedSequence(config.seed, spawn_key=(7, index)))
         kind = sample_kind(config, index, active_kinds(config, index // config.batch_size))
-        sample = train_sample(config.seed, index, kind, self.world)
+        sample = train_sample(config.seed, index, kind, config.world)
         turn_index = int(rng.integers(len(sample.turns)))
         example = build_example(
             self.pipeline, sample, turn_index, config.frames_sparse, config.frames_dense
         )
         features = visual_features(self.model, self.pipeline.preprocessor, example)
-        dense = list(example.sampling.dense_frames)
-        point = point_prompt_losses(
-            self.model,
-            features.dense_sam_embeddings,
-            sample.masks[:, dense],
-            features.resized_hw,
-            rng,
+        outputs = None
+        losses: dict[str, torch.Tensor] = {}
+        if stage == JOINT:
+            outputs = example_losses(self.model, example, features, self.weights)
+            losses = outputs.losses()
+        inputs = AuxiliaryInputs(
+            model=self.model,
+            sample=sample,
+            turn=sample.turns[turn_index],
+            example=example,
+            features=features,
+            rng=rng,
+            outputs=outputs,
+            peers=self.auxiliaries,
         )
-        zero = features.dense_sam_embeddings.sum() * 0
-        point_loss = sum(point) if point else zero
-        appearance = (
-            sum(
-                self.appearance.mask_losses(
-                    self.model, features.dense_sam_embeddings, sample, dense, features.resized_hw
-                )
-            )
-            if self.appearance is not None and config.appearance_weight > 0
-            else zero
-        )
-        patch = self._patch_loss(features, sample) if self.patch_probe is not None else zero
-        if sam_stage:
-            total = (
-                point_loss
-                + config.appearance_weight * appearance
-                + config.patch_probe_weight * patch
-            )
-            return {"point": point_loss, "appearance": appearance, "patch": patch, "total": total}
-        losses = example_losses(self.model, example, features, self.weights)
-        track_objects = sample.turns[turn_index].track_objects
-        track_states = losses.pop("track_states")
-        probe = self.probe.loss(track_states, sample, track_objects) if track_objects else zero
-        align = None
-        if self.appearance is not None and track_objects:
-            align = self.appearance.alignment_loss(losses["embeddings"], sample, track_objects)
-        align = zero if align is None else align
-        losses.update(point=point_loss, probe=probe, appearance=appearance, align=align)
-        losses["patch"] = patch
-        losses["total"] = (
-            losses["total"]
-            + config.point_prompt_weight * point_loss
-            + config.appearance_weight * appearance
-            + config.probe_weight * probe
-            + config.appearance_align_weight * align
-            + config.patch_probe_weight * patch
-        )
-        return losses
-
-    def _patch_loss(self, features: VisualFeatures, sample: Sample) -> torch.Tensor:
-        """The patch probe's loss on the (D * L, H) dense-frame tokens of ``features``, against
-        the masks of ``sample``'s objects on the same D frames."""
-        sampling = features.sampling
-        dense_tokens = features.video_tokens[len(sampling.sparse) :]
-        dense_tokens = dense_tokens.view(len(sampling.dense), -1, dense_tokens.shape[-1])
-        dense_masks = sample.masks[:, list(sampling.dense_frames)]  # (N, D, H, W)
-        return self.patch_probe.loss(dense_tokens, dense_masks, sample.objects)
+        # a zero that keeps the graph (backward works on a sample no loss has anything from)
+        total = losses.get("total", features.dense_sam_embeddings.sum() * 0)
+        for name, auxiliary in self.auxiliaries.items():
+            weight = auxiliary.weight_in(stage)
+            loss = auxiliary.loss(inputs) if weight > 0 else None
+            if loss is not None:
+                losses[name] = loss
+                total = total + weight * loss
+        losses["total"] = total
+        return losses, None if outputs is None else outputs.embeddings
 
 
 def active_kinds(config: TrainConfig, step: int) -> tuple[str, ...]:
@@ -191,30 +141,29 @@ def train(config: TrainConfig, resume: bool = True, stop_at: int | None = None) 
     """
     out = Path(config.output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    _check_same_run(config, out)
+    run_folder.check_same_run(config, out)
     torch.manual_seed(config.seed)
-    world = WorldConfig(**config.world)
-    pipeline = initial_pipeline(config, world)
+    pipeline = initial_pipeline(config)
     accelerator = Accelerator(
         mixed_precision=config.mixed_precision,
         gradient_accumulation_steps=config.grad_accumulation,
         cpu=not torch.cuda.is_available(),
     )
-    trainable = TrainingStep(pipeline, config, world)  # the model and the training-only probe
-    start = _latest_step(out) if resume else 0
-    sam_stage = config.sam_pretrain_steps > 0
+    trainable = TrainingStep(pipeline, config)
+    start = run_folder.latest_step(out) if resume else 0
+    stage: Stage = SAM if config.sam_pretrain_steps > 0 else JOINT
     if start:
-        saved = _checkpoint_dir(out, start)
+        saved = run_folder.checkpoint_dir(out, start)
         trainable.load_state_dict(load_file(str(saved / "model.safetensors")))
-        sam_stage = json.loads((saved / "complete").read_text())["sam_stage"]
-    optimizer = _optimizer(trainable, config, sam_stage)
+        stage = SAM if json.loads((saved / "complete").read_text())["sam_stage"] else JOINT
+    optimizer = build_optimizer(trainable.model, trainable.auxiliaries, config, stage)
     if start:
         optimizer.load_state_dict(torch.load(saved / "optimizer.pt", weights_only=True))
     step_module, optimizer = accelerator.prepare(trainable, optimizer)
     pipeline.model.train()
     metrics = out / "metrics.csv"
     if accelerator.is_main_process:
-        _prepare_metrics(metrics, start)
+        run_folder.prepare_metrics(metrics, start, METRICS_HEADER)
     end = min(stop_at or config.steps, config.steps)
     progress = tqdm(
         range(start, end),
@@ -223,27 +172,28 @@ def train(config: TrainConfig, resume: bool = True, stop_at: int | None = None) 
         disable=not accelerator.is_main_process,
     )
     for step in progress:
-        if sam_stage and step >= config.sam_pretrain_steps:
-            sam_stage = False
-            optimizer = accelerator.prepare(_optimizer(trainable, config, sam_stage))
+        if stage == SAM and step >= config.sam_pretrain_steps:
+            stage = JOINT
+            optimizer = accelerator.prepare(
+                build_optimizer(trainable.model, trainable.auxiliaries, config, stage)
+            )
         began = time.perf_counter()
-        _set_learning_rates(optimizer, lr_factor(config, step))
+        set_learning_rates(optimizer, lr_factor(config, step))
         with accelerator.accumulate(step_module):
-            losses = step_module(step, sam_stage)
+            losses = step_module(step, stage)
             accelerator.backward(losses["total"])
             accelerator.clip_grad_norm_(trainable.parameters(), 1.0)
             optimizer.step()
             optimizer.zero_grad()
         values = {k: float(v.detach()) for k, v in losses.items()}
-        progress.set_postfix(
-            {k: f"{values[k]:.3f}" for k in ("total", "ce", "bce", "point") if k in values}
-        )
+        progress.set_postfix({k: f"{values[k]:.3f}" for k in ("total", "ce", "bce") if k in values})
         if accelerator.is_main_process and (step + 1) % config.log_every == 0:
-            _append_metrics(metrics, step + 1, values, time.perf_counter() - began)
+            seconds = time.perf_counter() - began
+            run_folder.append_metrics(metrics, METRICS_HEADER, step + 1, values, seconds)
         if accelerator.is_main_process and (step + 1) % config.checkpoint_every == 0:
-            _save_checkpoint(out, step + 1, trainable, optimizer, sam_stage)
+            run_folder.save_checkpoint(out, step + 1, config, trainable, optimizer, stage == SAM)
     if accelerator.is_main_process and end > start:
-        _save_checkpoint(out, end, trainable, optimizer, sam_stage)
+        run_folder.save_checkpoint(out, end, config, trainable, optimizer, stage == SAM)
     if end < config.steps:
         return None
     final = out / "model"
@@ -255,16 +205,16 @@ def train(config: TrainConfig, resume: bool = True, stop_at: int | None = None) 
 def export_checkpoint(run: Path, folder: Path, step: int | None = None) -> Path:
     """Export checkpoint ``step`` (default: the latest) of the run in ``run`` as a model in the
     published layout, LoRA folded in: the one command that turns a run into a ``--model``."""
-    config = TrainConfig.load(run / "train_config.json")
-    step = step or _latest_step(run)
-    saved = _checkpoint_dir(run, step)
+    step = step or run_folder.latest_step(run)
+    saved = run_folder.checkpoint_dir(run, step)
     if not (saved / "complete").is_file():
         raise ConfigError(
             f"{run} has no finished checkpoint at step {step}.",
             "Give a step listed under checkpoints/, or leave --step out.",
         )
-    pipeline = initial_pipeline(config, WorldConfig(**config.world))
-    trainable = TrainingStep(pipeline, config, WorldConfig(**config.world))
+    config = run_folder.checkpoint_config(run, step)
+    pipeline = initial_pipeline(config)
+    trainable = TrainingStep(pipeline, config)
     trainable.load_state_dict(load_file(str(saved / "model.safetensors")))
     return export_model(pipeline, folder, (config.frames_sparse, config.frames_dense))
 
@@ -279,7 +229,7 @@ def export_model(
     merge_lora(model)
     model.config.default_frames = default_frames
     model.eval()
-    save_checkpoint(model, pipeline.tokenizer, folder)
+    save_model(model, pipeline.tokenizer, folder)
     tower = folder / "vision_tower"
     model.vision_tower.save_pretrained(tower)
     pipeline.preprocessor.clip_processor.save_pretrained(tower)
@@ -287,88 +237,3 @@ def export_model(
     config["vision_tower"] = config["mm_vision_tower"] = "vision_tower"
     (folder / "config.json").write_text(json.dumps(config, indent=2))
     return folder
-
-
-def _optimizer(trainable: TrainingStep, config: TrainConfig, sam_stage: bool):
-    groups = parameter_groups(trainable.model, config, sam_stage)
-    head_lr = config.head_lr or config.lr  # the training-only heads learn at the head's rate
-    if trainable.appearance is not None:
-        groups.append({"params": list(trainable.appearance.parameters()), "lr": head_lr})
-    if not sam_stage and config.probe_weight > 0:
-        groups.append({"params": list(trainable.probe.parameters()), "lr": head_lr})
-    if trainable.patch_probe is not None:
-        groups.append({"params": list(trainable.patch_probe.parameters()), "lr": head_lr})
-    return torch.optim.AdamW(groups, betas=config.betas, weight_decay=config.weight_decay)
-
-
-def _set_learning_rates(optimizer, factor: float) -> None:
-    """Scale every group's base learning rate (kept in ``initial_lr``) by ``factor``."""
-    for group in optimizer.param_groups:
-        group.setdefault("initial_lr", group["lr"])
-        group["lr"] = group["initial_lr"] * factor
-
-
-def _check_same_run(config: TrainConfig, out: Path) -> None:
-    saved = out / "train_config.json"
-    if saved.is_file() and TrainConfig.load(saved) != config:
-        raise ConfigError(
-            f"{out} holds a run with another configuration.",
-            "Use a new output_dir, or the same config to resume.",
-        )
-    config.save(saved)
-
-
-def _checkpoint_dir(out: Path, step: int) -> Path:
-    return out / "checkpoints" / f"step_{step:07d}"
-
-
-def _latest_step(out: Path) -> int:
-    steps = [
-        int(p.name.removeprefix("step_"))
-        for p in (out / "checkpoints").glob("step_*")
-        if (p / "complete").is_file()
-    ]
-    return max(steps, default=0)
-
-
-def _save_checkpoint(out: Path, step: int, model: nn.Module, optimizer, sam_stage: bool) -> None:
-    folder = _checkpoint_dir(out, step)
-    partial = folder.with_name(folder.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
-    state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
-    save_file(state, str(partial / "model.safetensors"))
-    torch.save(optimizer.state_dict(), partial / "optimizer.pt")
-    (partial / "complete").write_text(json.dumps({"step": step, "sam_stage": sam_stage}))
-    shutil.rmtree(folder, ignore_errors=True)
-    partial.rename(folder)
-    done = sorted((out / "checkpoints").glob("step_???????"))
-    for old in done[:-KEEP_CHECKPOINTS]:
-        shutil.rmtree(old)
-
-
-def _prepare_metrics(path: Path, step: int) -> None:
-    """Make ``path`` ready for a run (re)starting after ``step``: forget rows logged after it (by
-    a run stopped before its next checkpoint), so the resumed rows follow on without repeats, and
-    give a file written by an older version the current columns (its rows get them empty)."""
-    if not path.is_file():
-        return
-    with path.open(newline="") as handle:
-        reader = csv.DictReader(handle)
-        rows = list(reader)
-        columns = reader.fieldnames
-    kept = [row for row in rows if int(row["step"]) <= step]
-    if len(kept) < len(rows) or columns != list(METRICS_HEADER):
-        with path.open("w", newline="") as handle:
-            writer = csv.DictWriter(handle, METRICS_HEADER, restval="")
-            writer.writeheader()
-            writer.writerows(kept)
-
-
-def _append_metrics(path: Path, step: int, values: dict[str, float], seconds: float) -> None:
-    new = not path.is_file()
-    with path.open("a", newline="") as handle:
-        writer = csv.writer(handle)
-        if new:
-            writer.writerow(METRICS_HEADER)
-        writer.writerow([step, *(f"{values.get(m, 0.0):.5f}" for m in METRICS), f"{seconds:.3f}"])

@@ -1,7 +1,8 @@
 """SAM's own task as an auxiliary loss: one click inside an object -> that object's mask.
 
-Used to pretrain a from-scratch SAM on toy-world frames before the LLM learns to prompt it, and
-kept as an auxiliary loss afterwards so SAM does not forget how to segment shapes while the
+It is the whole objective of the SAM-only warm-up (``sam_pretrain_steps``, weight 1 there), which
+pretrains a from-scratch SAM on toy-world frames before the LLM learns to prompt it, and is kept
+at its configured weight afterwards so SAM does not forget how to segment shapes while the
 ``<TRK>`` head is still learning (the failure mode of the first toy-model attempt).
 """
 
@@ -11,7 +12,29 @@ import numpy as np
 import torch
 
 from videolisa.modeling.videolisa import VideoLISAModel
+from videolisa.training.auxiliary.base import JOINT, SAM, Auxiliary, AuxiliaryInputs
 from videolisa.training.losses import dice_loss, sigmoid_bce_loss
+
+MAX_CLICKS = 8  # (object, frame) pairs clicked per sample
+
+
+class PointPrompts(Auxiliary):
+    """BCE + Dice of SAM's answers to random clicks on the dense frames."""
+
+    name = "point_prompts"
+    stages = frozenset({SAM, JOINT})
+    sam_stage_weight = 1.0
+
+    def loss(self, inputs: AuxiliaryInputs) -> torch.Tensor | None:
+        features = inputs.features
+        losses = point_prompt_losses(
+            inputs.model,
+            features.dense_sam_embeddings,
+            inputs.sample.masks[:, inputs.dense_frames],
+            features.resized_hw,
+            inputs.rng,
+        )
+        return None if losses is None else sum(losses)
 
 
 def sample_clicks(
@@ -44,7 +67,7 @@ def point_prompt_losses(
     masks: np.ndarray,
     resized_hw: tuple[int, int],
     rng: np.random.Generator,
-    max_clicks: int = 8,
+    max_clicks: int = MAX_CLICKS,
 ) -> tuple[torch.Tensor, torch.Tensor] | None:
     """BCE and Dice of SAM's single-mask answers to random clicks.
 

@@ -3,18 +3,17 @@
 One ``<TRK>`` prompt segments its object on every frame only if SAM's mask decoder can find an
 object from its appearance. Point-prompt pretraining teaches SAM shapes but not that: on the
 held-out attribute questions of attempt 5 a click on the target gave J 0.82 while the ``<TRK>``
-prompt gave J 0.48, and questions naming only a colour scored lowest (J 0.03-0.22). These
-queries are a learned prompt embedding per colour plus one per shape; their mask loss (every
-appearance in the video, on the dense frames) trains the decoder and the image encoder to
-answer appearance prompts from the first step, like the point prompts; the alignment loss pulls
-each ``<TRK>`` embedding towards its object's query, so the LLM lands in the space the decoder
-already understands. Neither is part of the saved model.
+prompt gave J 0.48, and questions naming only a colour scored lowest (J 0.03-0.22). The queries
+are a learned prompt embedding per colour plus one per shape; their mask loss
+(:class:`AppearanceMasks`: every appearance in the video, on the dense frames) trains the
+decoder and the image encoder to answer appearance prompts from the first step, like the point
+prompts; the alignment loss (:class:`AppearanceAlignment`) pulls each ``<TRK>`` embedding
+towards its object's query, so the LLM lands in the space the decoder already understands.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -23,15 +22,9 @@ from torch import nn
 
 from videolisa.modeling.videolisa import VideoLISAModel
 from videolisa.toyworld import COLOURS, SHAPES, Sample
+from videolisa.training.auxiliary.base import JOINT, SAM, Auxiliary, AuxiliaryInputs
+from videolisa.training.auxiliary.labels import appearance_ids
 from videolisa.training.losses import dice_loss, sigmoid_bce_loss
-
-
-def appearance_ids(appearances: Sequence[tuple[str, str]]) -> tuple[torch.Tensor, torch.Tensor]:
-    """(colour, shape) pairs -> their (N,) colour and (N,) shape class ids, in the order of
-    :data:`COLOURS` and :data:`SHAPES`."""
-    colours = torch.tensor([list(COLOURS).index(c) for c, _ in appearances], dtype=torch.long)
-    shapes = torch.tensor([SHAPES.index(s) for _, s in appearances], dtype=torch.long)
-    return colours, shapes
 
 
 class AppearanceQueries(nn.Module):
@@ -103,3 +96,41 @@ class AppearanceQueries(nn.Module):
         targets = self([a for _, a in unique]).detach()
         chosen = embeddings[[k for k, _ in unique]]
         return F.mse_loss(chosen.float(), targets.float())
+
+
+class AppearanceMasks(Auxiliary):
+    """SAM segments every appearance of the sample from its learned query (BCE + Dice)."""
+
+    name = "appearance_queries"
+    stages = frozenset({SAM, JOINT})
+
+    def __init__(self, weight: float, model: VideoLISAModel) -> None:
+        super().__init__(weight, model)
+        self.queries = AppearanceQueries(model.sam.prompt_encoder.embed_dim)
+
+    def loss(self, inputs: AuxiliaryInputs) -> torch.Tensor | None:
+        features = inputs.features
+        return sum(
+            self.queries.mask_losses(
+                inputs.model,
+                features.dense_sam_embeddings,
+                inputs.sample,
+                inputs.dense_frames,
+                features.resized_hw,
+            )
+        )
+
+
+class AppearanceAlignment(Auxiliary):
+    """Each ``<TRK>`` embedding is pulled towards its object's query (of
+    :class:`AppearanceMasks`, which must be on too)."""
+
+    name = "appearance_align"
+    requires = (AppearanceMasks.name,)
+
+    def loss(self, inputs: AuxiliaryInputs) -> torch.Tensor | None:
+        track_objects = inputs.turn.track_objects
+        if not track_objects or inputs.outputs is None:
+            return None
+        queries = inputs.peers[AppearanceMasks.name].queries
+        return queries.alignment_loss(inputs.outputs.embeddings, inputs.sample, track_objects)
