@@ -1,4 +1,8 @@
-"""Image benchmarks: an image is a one-frame video, asked one or more questions."""
+"""Image benchmarks: an image is a one-frame video, asked one or more questions.
+
+Images are read as the published evaluation reads them (``cv2.imread``, then RGB): turned upright
+by their EXIF orientation tag, so an annotation made on the upright image fits.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from PIL import Image, ImageOps
 
-from videolisa.evaluation.benchmarks.base import RunSettings, read_rgb_frames, single_track
+from videolisa.errors import UserInputError
+from videolisa.evaluation.benchmarks.base import RunSettings, single_track
 from videolisa.evaluation.prompts import IMAGE_ANSWER
 
 
@@ -19,7 +25,7 @@ def image_masks(
     The image is encoded once; the sampling rule repeats it to fill the sparse and dense frames,
     as the published evaluation stacks copies of it.
     """
-    frames = read_rgb_frames([path])
+    frames = read_upright_rgb(path)[None]
     encoded = settings.encode(pipeline, frames)
     answers, masks = [], []
     for question in questions:
@@ -28,3 +34,12 @@ def image_masks(
         answers.append(answer.text)
         masks.append(single_track(tracks, *frames.shape[:3])[0])
     return answers, masks
+
+
+def read_upright_rgb(path: Path) -> np.ndarray:
+    """(H, W, 3) uint8 RGB pixels of an image, rotated or flipped by its EXIF orientation."""
+    try:
+        with Image.open(path) as image:
+            return np.asarray(ImageOps.exif_transpose(image).convert("RGB"))
+    except OSError as error:
+        raise UserInputError(f"Cannot read image {path}: {error}.", "Check --data.") from error

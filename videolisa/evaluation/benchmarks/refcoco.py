@@ -1,13 +1,21 @@
-"""refCOCO, refCOCO+ and refCOCOg in LISA's ``refer_seg`` layout: ``DATA/<dataset>/refs(<by>).p``
-(the REFER toolkit's pickled references: ``ref_id``, ``ann_id``, ``image_id``, ``split``,
-``sentences``), ``DATA/<dataset>/instances.json`` (COCO images and annotations) and the images
-``DATA/images/mscoco/images/train2014/<file_name>``.
+"""refCOCO, refCOCO+ and refCOCOg in LISA's ``refer_seg`` layout, as published: the REFER
+toolkit's ``DATA/<dataset>/refs(<splitBy>).p`` (a pickled list of references, each a dict with
+``ref_id``, ``ann_id``, ``image_id``, ``category_id``, ``split``, ``file_name``, ``sent_ids`` and
+``sentences``: dicts with ``sent_id``, ``sent``, ``raw`` and ``tokens``),
+``DATA/<dataset>/instances.json`` (COCO ``images``, ``annotations`` and ``categories``) and the
+images ``DATA/images/mscoco/images/train2014/<file_name>``.
 
-As in the published evaluation, an item is an image with every sentence of every reference to it
-in the split (stripped, lower-cased), each asked as a phrase; the ground truth is the COCO
-annotation decoded with pycocotools, summed over its polygons, and its pixels of value 1 the
-target. Predictions go to ``OUT/predictions/<image_id>/<sentence>.png``; scores are gIoU and cIoU
-over the sentences (:mod:`videolisa.evaluation.image_iou`).
+As the published ``evaluation/eval_img/val.py`` reads them (``--val_dataset
+refcoco|unc|testA`` and the like; LISA's ``REFER`` and ``RefImgValDataset``): the references of
+the split (``getRefIds``: ``testA`` also takes ``testAB``, ``test`` every test split), every
+sentence of each (stripped, lower-cased) asked as a phrase about its image. Here an item is an
+image with all its sentences, so the image is encoded once. The ground truth is the COCO
+annotation decoded with pycocotools at the size ``instances.json`` gives the image, summed over
+its parts, and its pixels of value 1 the target; a prediction of another size (an image turned by
+its EXIF tag) is resized to it, nearest pixel, as the published model resizes its mask to the
+ground truth's size. Predictions go to ``OUT/predictions/<image_id>/<n>.png``, n the sentence's
+place among the image's (the published script writes none); scores are gIoU and cIoU over the
+sentences (:mod:`videolisa.evaluation.image_iou`).
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 from pycocotools import mask as coco_mask
 
 from videolisa.errors import UserInputError
@@ -28,6 +37,7 @@ from videolisa.evaluation.prompts import image_question
 from videolisa.video import write_mask_png
 
 IMAGE_FOLDER = Path("images") / "mscoco" / "images" / "train2014"
+DATASETS = ("refcoco", "refcoco+", "refcocog")  # the REFER datasets of COCO images
 
 
 class RefCocoBenchmark(Benchmark):
@@ -58,11 +68,12 @@ class RefCocoBenchmark(Benchmark):
         answers, preds = image_masks(pipeline, path, questions, settings)
         folder = out_dir / "predictions" / str(image["id"])
         folder.mkdir(parents=True, exist_ok=True)
+        size = (image["height"], image["width"])
         counts = []
         for number, ((_, ann_id), pred) in enumerate(zip(sentences, preds, strict=True)):
             write_mask_png(folder / f"{number}.png", pred)
-            target = annotation_target(self.annotations[ann_id], *pred.shape)
-            counts.append(list(intersection_union(pred, target)))
+            target = annotation_target(self.annotations[ann_id], *size)
+            counts.append(list(intersection_union(_resized(pred, size), target)))
         return {"key": str(image["id"]), "answers": answers, "counts": counts}
 
     def summarize(self, records: Sequence[Record]) -> dict[str, Any]:
@@ -84,6 +95,10 @@ def load(data: Path, out_dir: Path, split: str) -> RefCocoBenchmark:
         raise UserInputError(
             f"--refer-split {split!r} is not dataset|splitBy|split.", "E.g. refcoco|unc|val."
         ) from error
+    if dataset not in DATASETS:
+        raise UserInputError(
+            f"--refer-split names the dataset {dataset!r}.", f"Use one of {', '.join(DATASETS)}."
+        )
     refs_path = data / dataset / f"refs({split_by}).p"
     try:
         with refs_path.open("rb") as file:
@@ -104,6 +119,14 @@ def load(data: Path, out_dir: Path, split: str) -> RefCocoBenchmark:
         key=lambda image: image["id"],
     )
     annotations = {ann["id"]: ann for ann in instances["annotations"]}
+    unknown = {ref["image_id"] for ref in refs} - {image["id"] for image in images}
+    unknown |= {ref["ann_id"] for ref in refs} - annotations.keys()
+    if unknown:
+        raise UserInputError(
+            f"References of {refs_path} name images or annotations that {dataset}/instances.json "
+            f"lacks (ids {sorted(unknown)[:5]}).",
+            "Use the refs and instances.json of one refer_seg download.",
+        )
     return RefCocoBenchmark(images, sentences, annotations, data / IMAGE_FOLDER)
 
 
@@ -123,6 +146,14 @@ def annotation_target(annotation: dict[str, Any], height: int, width: int) -> np
         ]
     decoded = coco_mask.decode(rles)
     return decoded.sum(axis=2).astype(np.uint8) == 1
+
+
+def _resized(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``mask`` at (height, width) ``size``, nearest pixel; itself when it has that size."""
+    if mask.shape == size:
+        return mask
+    image = Image.fromarray(mask).resize(size[::-1], Image.Resampling.NEAREST)
+    return np.asarray(image)
 
 
 def _in_split(ref_split: str, split: str) -> bool:
