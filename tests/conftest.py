@@ -72,16 +72,19 @@ def conversation(service, golden_dir):
 
 @pytest.fixture
 def encode_calls(monkeypatch) -> list[dict]:
-    """The keyword arguments of every ``VideoLISAPipeline.encode`` call in the test (the calls
-    still run)."""
+    """The fields of the ``EncodeSettings`` of every video the pipeline encodes in the test
+    (``VideoLISAPipeline.encode_steps``, behind ``encode`` too; the calls still run)."""
+    from dataclasses import asdict
+
+    from videolisa.inference.encoded_video import EncodeSettings
     from videolisa.inference.pipeline import VideoLISAPipeline
 
     calls: list[dict] = []
-    encode = VideoLISAPipeline.encode
+    encode_steps = VideoLISAPipeline.encode_steps
 
-    def recording_encode(self, *args, **kwargs):
-        calls.append(kwargs)
-        return encode(self, *args, **kwargs)
+    def recording_encode_steps(self, frames, settings=None):
+        calls.append(asdict(settings or EncodeSettings()))
+        return encode_steps(self, frames, settings)
 
-    monkeypatch.setattr(VideoLISAPipeline, "encode", recording_encode)
+    monkeypatch.setattr(VideoLISAPipeline, "encode_steps", recording_encode_steps)
     return calls

@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 import torch
 
+from videolisa.inference.encoded_video import EncodeSettings
+
 CHECKPOINT = os.environ.get("VIDEOLISA_REAL_CHECKPOINT")
 CLIP = os.environ.get("VIDEOLISA_REAL_CLIP")
 needs_weights = pytest.mark.skipif(
@@ -28,7 +30,7 @@ def _moving_square(frames: int = 8) -> np.ndarray:
 
 
 def _segment(pipeline) -> np.ndarray:
-    encoded = pipeline.encode(_moving_square(), num_sparse=8, num_dense=2)
+    encoded = pipeline.encode(_moving_square(), EncodeSettings(8, 2))
     answer = pipeline.answer(
         encoded, [], "Please segment the red square in this image.", forced_answer="Sure, <TRK>."
     )

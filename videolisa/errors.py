@@ -31,3 +31,13 @@ class PromptError(UserInputError):
 
 class ConfigError(UserInputError):
     """An option value outside what is allowed (names the allowed values)."""
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    """True for Python's MemoryError and PyTorch's out-of-memory errors (CUDA, MPS, CPU;
+    ``torch.OutOfMemoryError`` even without a message)."""
+    return (
+        isinstance(error, MemoryError)
+        or type(error).__name__ == "OutOfMemoryError"
+        or "out of memory" in str(error).lower()
+    )

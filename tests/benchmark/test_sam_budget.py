@@ -7,7 +7,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from videolisa.inference.encoded_video import sam_frame_nbytes
+from videolisa.inference.encoded_video import EncodeSettings, sam_frame_nbytes
 from videolisa.inference.sam_store import SamMemoryPlan
 
 FORCED = "Sure, [SEG]."
@@ -29,9 +29,10 @@ def _long_video(frames: np.ndarray, repeats: int) -> np.ndarray:
 def test_budgeted_masks_equal_unbudgeted(golden_pipeline, golden_frames, budget_frames):
     frames = _long_video(golden_frames, 2)  # 24 frames
     frame_nbytes = sam_frame_nbytes(golden_pipeline.model)
-    full = golden_pipeline.encode(frames, 4, 2, sam_batch=4)
+    full = golden_pipeline.encode(frames, EncodeSettings(4, 2, sam_batch=4))
     small = golden_pipeline.encode(
-        frames, 4, 2, sam_batch=4, sam_memory_budget_bytes=budget_frames * frame_nbytes
+        frames,
+        EncodeSettings(4, 2, sam_batch=4, sam_memory_budget_bytes=budget_frames * frame_nbytes),
     )
     assert small.sam.plan.kept_frames < len(frames) == full.sam.plan.kept_frames
     answer = golden_pipeline.answer(full, [], QUESTION, forced_answer=FORCED)
@@ -51,7 +52,9 @@ def test_store_peak_is_bounded_by_budget(golden_pipeline, golden_frames):
     peaks = []
     for repeats in (2, 8):  # 24 and 96 frames, both far beyond the budget
         frames = _long_video(golden_frames, repeats)
-        encoded = golden_pipeline.encode(frames, 4, 2, sam_memory_budget_bytes=budget)
+        encoded = golden_pipeline.encode(
+            frames, EncodeSettings(4, 2, sam_memory_budget_bytes=budget)
+        )
         answer = golden_pipeline.answer(encoded, [], QUESTION, forced_answer=FORCED)
         golden_pipeline.track_masks(encoded, answer.track_embeddings)
         assert encoded.sam.nbytes <= encoded.sam.peak_nbytes <= budget

@@ -13,6 +13,7 @@ from videolisa.chat.session import (
 )
 from videolisa.chat.template import Message
 from videolisa.errors import PromptError
+from videolisa.inference.encoded_video import EncodeSettings
 
 IMAGE_TOKEN_ID = -200
 VIDEO_POSITIONS = 100
@@ -123,7 +124,7 @@ def test_reset_and_video_switch():
 @pytest.fixture(scope="module")
 def real_count(golden_pipeline):
     frames = np.random.default_rng(0).integers(0, 256, (5, 40, 56, 3), dtype=np.uint8)
-    encoded = golden_pipeline.encode(frames, num_sparse=4, num_dense=2)
+    encoded = golden_pipeline.encode(frames, EncodeSettings(4, 2))
 
     def count(messages: list[Message]) -> int:
         ids = golden_pipeline.prompt_ids(messages, True)

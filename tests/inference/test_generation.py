@@ -11,7 +11,13 @@ from safetensors.torch import load_file
 
 from videolisa.chat.template import Message
 from videolisa.errors import PromptError
-from videolisa.inference.generation import GenerationSettings, forced_answer_states, generate
+from videolisa.inference.encoded_video import EncodeSettings
+from videolisa.inference.generation import (
+    GenerationSettings,
+    forced_answer_states,
+    generate_steps,
+)
+from videolisa.inference.steps import drain
 
 QUESTION = "Please segment the moving red square in this image."
 
@@ -19,7 +25,7 @@ QUESTION = "Please segment the moving red square in this image."
 @pytest.fixture(scope="module")
 def encoded(golden_pipeline, golden_dir):
     frames = load_file(str(golden_dir / "golden.safetensors"))["video_rgb_uint8"].numpy()
-    return golden_pipeline.encode(frames, num_sparse=4, num_dense=2)
+    return golden_pipeline.encode(frames, EncodeSettings(4, 2))
 
 
 def _pipeline_emitting_tracks(golden_pipeline, encoded):
@@ -28,8 +34,8 @@ def _pipeline_emitting_tracks(golden_pipeline, encoded):
     replaced by <TRK>, so the test knows where the tracks are."""
     settings = GenerationSettings(max_new_tokens=12)
     prompt = golden_pipeline.prompt_ids([Message("user", QUESTION)], True)
-    first = generate(
-        golden_pipeline.model, prompt, encoded.video_tokens, -1, set(), settings
+    first = drain(
+        generate_steps(golden_pipeline.model, prompt, encoded.video_tokens, -1, set(), settings)
     ).token_ids
     token = max(set(first), key=first.count)
     pipeline = copy.copy(golden_pipeline)
@@ -50,8 +56,9 @@ def test_cached_generation_matches_a_forced_forward_pass(golden_pipeline, encode
     settings = GenerationSettings(max_new_tokens=12)
     prompt = pipeline.prompt_ids([Message("user", QUESTION)], True)
     streamed: list[int] = []
-    raw = generate(
-        pipeline.model, prompt, encoded.video_tokens, track, set(), settings, streamed.append
+    raw = drain(
+        generate_steps(pipeline.model, prompt, encoded.video_tokens, track, set(), settings),
+        streamed.append,
     )
     assert raw.token_ids == [track if t == token else t for t in first] == streamed
     assert len(raw.track_states) == first.count(token) >= 2
@@ -70,8 +77,58 @@ def test_every_track_token_gives_its_own_masks(golden_pipeline, encoded):
     assert answer.num_tracks == first.count(token)
     assert answer.text.count("<TRK>") == answer.num_tracks
     assert "".join(deltas).strip() == answer.text
-    masks = pipeline.track_masks(encoded, answer.track_embeddings, decode_batch=4)
+    masks = pipeline.track_masks(encoded, answer.track_embeddings)
     assert masks.shape == (answer.num_tracks, 6, 40, 56) and masks.dtype == np.bool_
+    chunks = list(pipeline.mask_steps(encoded, answer.track_embeddings, decode_batch=4))
+    assert [c.frames for c in chunks] == [slice(0, 4), slice(4, 6)]
+    assert np.array_equal(np.concatenate([c.masks for c in chunks], axis=1), masks)
+
+
+def test_an_answer_stops_before_a_track_beyond_the_limit(golden_pipeline, encoded):
+    pipeline, first, _token = _pipeline_emitting_tracks(golden_pipeline, encoded)
+    settings = GenerationSettings(max_new_tokens=12)
+    free = pipeline.answer(encoded, [], QUESTION, settings=settings)
+    assert free.num_tracks >= 2 and not free.track_limit_hit
+    cut = pipeline.answer(encoded, [], QUESTION, settings=settings, max_tracks=1)
+    assert cut.num_tracks == 1 and cut.track_limit_hit
+    assert cut.text.count("<TRK>") == 1 and cut.text.endswith("…")
+    second = free.token_ids.index(
+        pipeline.tokenizer.track_token_id,
+        free.token_ids.index(pipeline.tokenizer.track_token_id) + 1,
+    )
+    assert cut.token_ids == free.token_ids[:second]
+    assert torch.allclose(cut.track_embeddings, free.track_embeddings[:1], atol=1e-6)
+
+
+def test_a_forced_answer_is_cut_at_the_track_limit(golden_pipeline, encoded):
+    many = "Sure, " + ", ".join(["<TRK>"] * 50) + "."
+    whole = golden_pipeline.answer(encoded, [], QUESTION, forced_answer=many)
+    cut = golden_pipeline.answer(encoded, [], QUESTION, forced_answer=many, max_tracks=8)
+    assert whole.num_tracks == 50 and not whole.track_limit_hit
+    assert cut.num_tracks == 8 and cut.track_limit_hit and cut.text.count("<TRK>") == 8
+    assert torch.allclose(cut.track_embeddings, whole.track_embeddings[:8])
+
+
+def test_masks_come_in_chunks_of_bounded_size(golden_pipeline, encoded):
+    embeddings = golden_pipeline.answer(
+        encoded, [], QUESTION, forced_answer=" ".join(["<TRK>"] * 5)
+    ).track_embeddings
+    frame_bytes = 5 * 40 * 56  # one frame of 5 tracks, bool
+    chunks = list(golden_pipeline.mask_steps(encoded, embeddings, max_chunk_bytes=2 * frame_bytes))
+    assert [c.masks.shape for c in chunks] == [(5, 2, 40, 56)] * 3
+    whole = golden_pipeline.track_masks(encoded, embeddings)
+    assert np.array_equal(np.concatenate([c.masks for c in chunks], axis=1), whole)
+
+
+def test_closing_the_steps_stops_generation(golden_pipeline, encoded):
+    steps = golden_pipeline.answer_steps(
+        encoded, [], QUESTION, settings=GenerationSettings(max_new_tokens=50)
+    )
+    first = next(steps)
+    assert isinstance(first, str)
+    steps.close()
+    with pytest.raises(StopIteration):
+        next(steps)
 
 
 def test_answer_without_track_token_is_only_text(golden_pipeline, encoded):

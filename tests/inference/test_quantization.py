@@ -6,6 +6,7 @@ import bitsandbytes as bnb
 import pytest
 from safetensors.torch import load_file
 
+from videolisa.inference.encoded_video import EncodeSettings
 from videolisa.inference.pipeline import VideoLISAPipeline
 
 QUESTION = "Please segment the moving red square in this image."
@@ -23,7 +24,7 @@ def test_quantised_llm_segments(golden_dir, mode, layer):
     assert not isinstance(pipeline.model.llm.lm_head, layer)
     assert not any(isinstance(m, layer) for m in pipeline.model.sam.modules())
     recorded = load_file(str(golden_dir / "golden.safetensors"))
-    encoded = pipeline.encode(recorded["video_rgb_uint8"].numpy(), num_sparse=4, num_dense=2)
+    encoded = pipeline.encode(recorded["video_rgb_uint8"].numpy(), EncodeSettings(4, 2))
     answer = pipeline.answer(encoded, [], QUESTION, forced_answer="Sure, [SEG].")
     masks = pipeline.track_masks(encoded, answer.track_embeddings)
     assert masks.shape == (1, 6, 40, 56)

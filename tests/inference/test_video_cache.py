@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from videolisa.errors import VideoError
+from videolisa.inference.encoded_video import EncodeSettings
 from videolisa.inference.video_cache import VideoCache, content_key
 
 logger = logging.getLogger(__name__)
@@ -189,7 +190,9 @@ def test_cached_video_answers_at_least_five_times_faster(golden_pipeline, tmp_pa
 
     def ask(frames: np.ndarray, key: str) -> float:
         start = time.perf_counter()
-        encoded = store.get_or_create(key, lambda: golden_pipeline.encode(frames, 8, 1))
+        encoded = store.get_or_create(
+            key, lambda: golden_pipeline.encode(frames, EncodeSettings(8, 1))
+        )
         golden_pipeline.answer(encoded, [], question, forced_answer=answer)
         return time.perf_counter() - start
 

@@ -10,6 +10,7 @@ import torch
 from safetensors.torch import load_file
 
 from videolisa.chat.template import Message
+from videolisa.inference.encoded_video import EncodeSettings
 from videolisa.inference.pipeline import VideoLISAPipeline
 
 QUESTION = "Please segment the moving red square in this image."
@@ -53,7 +54,7 @@ def _check_case(pipeline: VideoLISAPipeline, g: dict[str, torch.Tensor]) -> None
     ids = pipeline.prompt_ids([Message("user", QUESTION), Message("assistant", ANSWER)], False)
     assert ids == g["input_ids"][0].tolist()
 
-    encoded = pipeline.encode(frames, num_sparse=4, num_dense=2)
+    encoded = pipeline.encode(frames, EncodeSettings(4, 2))
     assert list(encoded.sampling.sparse) == g["sparse_indices"].tolist()
     assert list(encoded.sampling.dense) == g["dense_indices"].tolist()
     clip_pixels = pipeline.preprocessor.clip_pixels(frames[list(encoded.sampling.sparse)])
@@ -104,7 +105,7 @@ def test_eager_and_sdpa_attention_agree(golden_dir):
 def test_bfloat16_stays_close_to_the_recorded_bfloat16_run(golden_dir):
     recorded = _inputs(golden_dir, "main")
     pipeline = VideoLISAPipeline.from_pretrained(golden_dir, dtype="bfloat16", device="cpu")
-    encoded = pipeline.encode(recorded["video_rgb_uint8"].numpy(), num_sparse=4, num_dense=2)
+    encoded = pipeline.encode(recorded["video_rgb_uint8"].numpy(), EncodeSettings(4, 2))
     answer = pipeline.answer(encoded, [], QUESTION, forced_answer=ANSWER)
     logits = pipeline.track_mask_logits(encoded, answer.track_embeddings[0], slice(None))
     for name, actual in (("pred_embeddings", answer.track_embeddings), ("pred_masks", logits)):

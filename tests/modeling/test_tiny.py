@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from videolisa.inference.encoded_video import EncodeSettings
 from videolisa.inference.pipeline import VideoLISAPipeline
 from videolisa.modeling.tiny import create_tiny_checkpoint
 
@@ -25,7 +26,7 @@ def tiny(tmp_path_factory) -> VideoLISAPipeline:
 def test_tiny_checkpoint_uses_trk_and_runs(tiny):
     assert tiny.tokenizer.track_token == "<TRK>"
     frames = np.random.default_rng(0).integers(0, 255, (5, 70, 90, 3), dtype=np.uint8)
-    encoded = tiny.encode(frames, num_sparse=8, num_dense=2)
+    encoded = tiny.encode(frames, EncodeSettings(8, 2))
     assert encoded.video_tokens.shape == (8 + 2 * 64, 64)
     answer = tiny.answer(
         encoded, [], "Please segment the red circle.", forced_answer="Sure, it is <TRK> and <TRK>."

@@ -12,6 +12,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from videolisa.chat.service import FORCED_ANSWER
+from videolisa.inference.encoded_video import EncodeSettings
 
 sides = st.integers(1, 1500)
 
@@ -36,7 +37,7 @@ def test_upscaled_masks_have_the_original_size(golden_pipeline, height, width, f
 def test_track_masks_have_the_frame_size(golden_pipeline, height, width, frames):
     rng = np.random.default_rng(height * 1000 + width)
     video = rng.integers(0, 256, (frames, height, width, 3), dtype=np.uint8)
-    encoded = golden_pipeline.encode(video, num_sparse=4, num_dense=1)
+    encoded = golden_pipeline.encode(video, EncodeSettings(4, 1))
     answer = golden_pipeline.answer(encoded, [], "Where is it?", forced_answer=FORCED_ANSWER)
     masks = golden_pipeline.track_masks(encoded, answer.track_embeddings)
     assert masks.shape == (1, frames, height, width) and masks.dtype == bool

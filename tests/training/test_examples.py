@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from videolisa.chat.template import Message
+from videolisa.inference.encoded_video import EncodeSettings
 from videolisa.inference.generation import llm_position
 from videolisa.inference.pipeline import VideoLISAPipeline
 from videolisa.modeling.tiny import create_tiny_checkpoint
@@ -130,7 +131,7 @@ def test_mask_losses_are_inference_masks_on_the_dense_frames(tiny, samples):
     with torch.no_grad():
         features = visual_features(tiny.model, tiny.preprocessor, example)
         losses = example_losses(tiny.model, example, features, LossWeights())
-    encoded = tiny.encode(example.frames, NUM_SPARSE, NUM_DENSE)
+    encoded = tiny.encode(example.frames, EncodeSettings(NUM_SPARSE, NUM_DENSE))
     turn = sample.turns[-1]
     answer = tiny.answer(encoded, [], turn.question, forced_answer=turn.answer)
     dense = list(example.sampling.dense_frames)

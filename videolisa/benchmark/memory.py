@@ -14,27 +14,9 @@ from pathlib import Path
 
 import torch
 
-from videolisa.errors import ConfigError
-
-_UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "KIB": 2**10, "MIB": 2**20}
-_UNITS["GIB"] = 2**30
-_SIZE = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z]*)\s*$")
 _STATUS = Path("/proc/self/status")
 _CLEAR_REFS = Path("/proc/self/clear_refs")
 MB = 2**20
-
-
-def parse_size(text: str, what: str = "size") -> int:
-    """Bytes in a size such as ``2GB``, ``512MiB`` or ``1000`` (decimal units; KiB, MiB, GiB
-    binary); ``what`` names the setting in the error."""
-    match = _SIZE.match(text)
-    unit = match.group(2).upper() if match else ""
-    if not match or unit not in _UNITS:
-        raise ConfigError(
-            f"Cannot read {what} {text!r}.",
-            "Write a number with an optional unit: B, KB, MB, GB, KiB, MiB or GiB (e.g. 2GB).",
-        )
-    return int(float(match.group(1)) * _UNITS[unit])
 
 
 def reset_peak() -> bool:

@@ -10,9 +10,9 @@ per frame, as the published code does). Both speedups come from the same run.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -21,8 +21,8 @@ from videolisa.benchmark.memory import MB, peak_gpu_bytes, peak_rss_bytes, reset
 from videolisa.benchmark.synthetic import synthetic_video
 from videolisa.chat.template import Message
 from videolisa.errors import ConfigError
-from videolisa.inference.encoded_video import EncodedVideo, sam_frame_nbytes
-from videolisa.inference.generation import GenerationSettings, generate
+from videolisa.inference.encoded_video import EncodedVideo, EncodeSettings, sam_frame_nbytes
+from videolisa.inference.generation import GenerationSettings, generate_steps
 from videolisa.inference.pipeline import Answer, VideoLISAPipeline
 from videolisa.modeling.tokenizer import FORCED_ANSWER
 from videolisa.outputs import overlay_frames
@@ -40,10 +40,9 @@ class BenchmarkSettings:
     num_frames: int = 64
     height: int = 240
     width: int = 320
-    num_sparse: int | None = None  # None: the model's default frame counts
-    num_dense: int | None = None
-    sam_batch: int = 8  # frames per SAM encoder call
-    sam_memory_budget_bytes: int | None = 2 * 10**9
+    encode: EncodeSettings = field(
+        default_factory=lambda: EncodeSettings(sam_memory_budget_bytes=2 * 10**9)
+    )
     max_new_tokens: int = 16  # tokens generated for the generation rate
     scaling_frames: tuple[int, ...] = ()  # frame counts run beyond a small SAM budget
 
@@ -214,19 +213,13 @@ def memory_scaling(pipeline: VideoLISAPipeline, settings: BenchmarkSettings) -> 
         return []
     frame_nbytes = sam_frame_nbytes(pipeline.model)
     budget = frame_nbytes * max(1, min(settings.scaling_frames) // 4)
-    if settings.sam_memory_budget_bytes is not None:
-        budget = min(budget, settings.sam_memory_budget_bytes)
+    if settings.encode.sam_memory_budget_bytes is not None:
+        budget = min(budget, settings.encode.sam_memory_budget_bytes)
     points = []
     for count in settings.scaling_frames:
         frames = synthetic_video(count, settings.height, settings.width)
         reset_peak()
-        encoded = pipeline.encode(
-            frames,
-            settings.num_sparse,
-            settings.num_dense,
-            sam_batch=settings.sam_batch,
-            sam_memory_budget_bytes=budget,
-        )
+        encoded = pipeline.encode(frames, replace(settings.encode, sam_memory_budget_bytes=budget))
         answer = pipeline.answer(encoded, [], FIRST_QUESTION, forced_answer=FORCED_ANSWER)
         pipeline.track_masks(encoded, answer.track_embeddings)
         points.append(
@@ -243,13 +236,7 @@ def memory_scaling(pipeline: VideoLISAPipeline, settings: BenchmarkSettings) -> 
 
 
 def _encode(pipeline: VideoLISAPipeline, video: Video, settings: BenchmarkSettings) -> EncodedVideo:
-    return pipeline.encode(
-        video.frames,
-        settings.num_sparse,
-        settings.num_dense,
-        sam_batch=settings.sam_batch,
-        sam_memory_budget_bytes=settings.sam_memory_budget_bytes,
-    )
+    return pipeline.encode(video.frames, settings.encode)
 
 
 def _followup(
@@ -286,27 +273,22 @@ def _generation_times(
     it) of generating exactly ``new_tokens`` tokens (no stop token ends it early)."""
     stamps: list[float] = []
     start = time.perf_counter()
-    generate(
+    steps = generate_steps(
         pipeline.model,
         prompt,
         encoded.video_tokens,
         pipeline.tokenizer.track_token_id,
         stop_ids=set(),
         settings=GenerationSettings(max_new_tokens=new_tokens),
-        on_token=_stamp(stamps),
     )
+    for _token in steps:
+        stamps.append(time.perf_counter())
     return stamps[0] - start, stamps[-1] - stamps[0]
-
-
-def _stamp(stamps: list[float]) -> Callable[[int], None]:
-    return lambda _token: stamps.append(time.perf_counter())
 
 
 def _warm_up(pipeline: VideoLISAPipeline, settings: BenchmarkSettings) -> None:
     """One tiny turn so that one-time costs (kernel selection, lazy imports) are not timed."""
     frames = synthetic_video(2, settings.height, settings.width)
-    encoded = pipeline.encode(
-        frames, settings.num_sparse, settings.num_dense, sam_batch=settings.sam_batch
-    )
+    encoded = pipeline.encode(frames, replace(settings.encode, sam_memory_budget_bytes=None))
     answer = pipeline.answer(encoded, [], FIRST_QUESTION, forced_answer=FORCED_ANSWER)
     pipeline.track_masks(encoded, answer.track_embeddings)

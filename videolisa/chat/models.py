@@ -1,4 +1,4 @@
-"""Which model the chat app runs: the one asked for, the bundled toy-world model, or a demo.
+"""Which model the chat app runs, and what the app tells its users about it.
 
 Order: ``--model``, then the environment variable ``VIDEOLISA_MODEL``, then the bundled toy-world
 model (:data:`~videolisa.defaults.DEFAULT_MODEL`) if it is there; otherwise a tiny randomly
@@ -17,13 +17,13 @@ from pathlib import Path
 
 import numpy as np
 
-from videolisa.defaults import DEFAULT_MODEL
+from videolisa.defaults import DEFAULT_MODEL, MODEL_ENV, PUBLISHED_MODEL
 from videolisa.modeling.tiny import create_tiny_checkpoint
 from videolisa.toyworld import KINDS, generate_sample
 
 logger = logging.getLogger(__name__)
 
-MODEL_ENV = "VIDEOLISA_MODEL"
+USE_PUBLISHED = f"python app.py --model {PUBLISHED_MODEL}"
 DEMO_FOLDER = "untrained-demo"
 DEMO_SEED = 0
 DEMO_SAMPLES_PER_KIND = 20  # toy-world conversations whose text trains the demo tokenizer
@@ -35,6 +35,42 @@ class ModelChoice:
 
     model: str
     untrained: bool = False
+
+    @property
+    def bundled(self) -> bool:
+        """True for the bundled toy-world model (which knows coloured shapes only)."""
+        return not self.untrained and Path(self.model).resolve() == DEFAULT_MODEL.resolve()
+
+    @property
+    def name(self) -> str:
+        """What to call the model: a folder's name, or the hub id."""
+        path = Path(self.model)
+        return path.name if path.exists() else self.model
+
+
+def model_card(choice: ModelChoice, precision: str, device: str) -> str:
+    """Markdown saying which model runs, how, and what it can do."""
+    runs = f"**{choice.name}** · {precision} on {device}"
+    if choice.untrained:
+        return (
+            f"{runs}  \n⚠️ **Untrained demo weights**: no model was given and the bundled "
+            "toy-world model is missing, so answers and masks are noise. For real videos: "
+            f"`{USE_PUBLISHED}` (or set `{MODEL_ENV}`)."
+        )
+    if choice.bundled:
+        return (
+            f"{runs} — the bundled toy-world model (11 MB). It **knows coloured shapes on dark "
+            "backgrounds only**: use the examples below or videos like them. For real videos "
+            f"use the published model: `{USE_PUBLISHED}`"
+        )
+    return f"{runs}"
+
+
+TOY_MODEL_NOTICE = (
+    "This video does not look like the toy world: the bundled model knows only coloured shapes "
+    "on dark backgrounds, so its answer and masks here are not meaningful. For real videos "
+    f"start the app with the published model ({USE_PUBLISHED})."
+)
 
 
 def choose_model(requested: str | None, cache_root: Path | None = None) -> ModelChoice:

@@ -14,7 +14,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from videolisa.errors import UserInputError
+from videolisa.errors import UserInputError, is_out_of_memory
 
 # Module names under videolisa.cli, in the order ``--help`` lists them.
 COMMANDS: tuple[str, ...] = (
@@ -32,16 +32,6 @@ OUT_OF_MEMORY_MESSAGE = (
     "Out of memory while running the model. Use fewer frames (--frames-sparse, --frames-dense, "
     "--max-frames), a shorter or smaller video, or --load-4bit."
 )
-
-
-def is_out_of_memory(error: BaseException) -> bool:
-    """True for Python's MemoryError and PyTorch's out-of-memory errors (CUDA, MPS, CPU;
-    ``torch.OutOfMemoryError`` even without a message)."""
-    return (
-        isinstance(error, MemoryError)
-        or type(error).__name__ == "OutOfMemoryError"
-        or "out of memory" in str(error).lower()
-    )
 
 
 def build_parser() -> argparse.ArgumentParser:

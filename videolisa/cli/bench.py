@@ -12,7 +12,7 @@ from videolisa.cli.options import (
     add_frame_arguments,
     add_memory_arguments,
     add_model_arguments,
-    encode_options,
+    encode_settings,
     load_pipeline,
 )
 from videolisa.defaults import DEFAULT_MODEL
@@ -76,11 +76,9 @@ def _benchmark(args: argparse.Namespace, width: int, height: int) -> dict:
         num_frames=args.frames,
         height=height,
         width=width,
-        num_sparse=args.frames_sparse,
-        num_dense=args.frames_dense,
+        encode=encode_settings(args),
         max_new_tokens=args.new_tokens,
         scaling_frames=_scaling_frames(args.scaling_frames, args.frames),
-        **encode_options(args),
     )
     pipeline = load_pipeline(args)
     with tempfile.TemporaryDirectory(prefix="videolisa-bench-") as workdir:

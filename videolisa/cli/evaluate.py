@@ -9,7 +9,8 @@ from videolisa.cli.options import (
     add_frame_arguments,
     add_memory_arguments,
     add_model_arguments,
-    encode_options,
+    add_track_limit_argument,
+    encode_settings,
     load_pipeline,
 )
 from videolisa.errors import ConfigError
@@ -53,6 +54,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder")
     add_frame_arguments(parser)
     add_memory_arguments(parser)
+    add_track_limit_argument(parser)
     parser.add_argument("--limit", type=int, default=None, metavar="N", help="first N items only")
     parser.add_argument(
         "--samples-per-kind",
@@ -84,10 +86,9 @@ def run(args: argparse.Namespace) -> int:
             name = "--" + flag.replace("_", "-")
             raise ConfigError(f"{name} must be at least 1, got {value}.", f"Pass {name} 1 or more.")
     settings = RunSettings(
-        args.frames_sparse,
-        args.frames_dense,
+        encode_settings(args),
         GenerationSettings(max_new_tokens=args.max_new_tokens),
-        **encode_options(args),
+        args.max_tracks,
     )
     # --sam-batch and --max-memory change the masks at most by floating-point rounding, so they
     # are left out of the run's settings: a run may resume with others (e.g. a smaller batch
@@ -101,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
         "quantization": "4bit" if args.load_4bit else "8bit" if args.load_8bit else None,
         "frames_sparse": args.frames_sparse,
         "frames_dense": args.frames_dense,
+        "max_tracks": args.max_tracks,
     }
     if args.benchmark == "refcoco":
         run_config["refer_split"] = args.refer_split

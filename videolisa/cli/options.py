@@ -4,8 +4,18 @@ videos are encoded."""
 from __future__ import annotations
 
 import argparse
+import re
+from typing import TYPE_CHECKING
 
-from videolisa.defaults import DEFAULT_MODEL
+from videolisa.defaults import DEFAULT_MAX_TRACKS, DEFAULT_MODEL
+from videolisa.errors import ConfigError
+
+if TYPE_CHECKING:
+    from videolisa.inference.encoded_video import EncodeSettings
+
+_UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "KIB": 2**10, "MIB": 2**20}
+_UNITS["GIB"] = 2**30
+_SIZE = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z]*)\s*$")
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
@@ -61,7 +71,7 @@ def add_frame_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_memory_arguments(parser: argparse.ArgumentParser, default: str = "2GB") -> None:
     """``--max-memory`` and ``--sam-batch``: how a video's SAM embeddings are computed and kept;
-    see :func:`encode_options`."""
+    see :func:`encode_settings`."""
     parser.add_argument(
         "--max-memory",
         default=default,
@@ -78,14 +88,39 @@ def add_memory_arguments(parser: argparse.ArgumentParser, default: str = "2GB") 
     )
 
 
-def encode_options(args: argparse.Namespace) -> dict[str, int | None]:
-    """Keyword arguments of :meth:`VideoLISAPipeline.encode` from ``--sam-batch`` and
-    ``--max-memory`` (bytes, or ``None`` for 'none')."""
-    from videolisa.benchmark.memory import parse_size
+def add_track_limit_argument(parser: argparse.ArgumentParser) -> None:
+    """``--max-tracks``: the most objects one answer segments."""
+    parser.add_argument(
+        "--max-tracks",
+        type=_at_least_one,
+        default=DEFAULT_MAX_TRACKS,
+        metavar="N",
+        help="segment at most N objects per answer; an answer asking for more is cut before "
+        f"its track N+1 and says so (default {DEFAULT_MAX_TRACKS})",
+    )
+
+
+def encode_settings(args: argparse.Namespace) -> EncodeSettings:
+    """How to encode videos, from ``--frames-sparse``, ``--frames-dense``, ``--sam-batch`` and
+    ``--max-memory`` ('none': keep every SAM embedding)."""
+    from videolisa.inference.encoded_video import EncodeSettings
 
     text = args.max_memory
     budget = None if text.lower() == "none" else parse_size(text, "--max-memory")
-    return {"sam_batch": args.sam_batch, "sam_memory_budget_bytes": budget}
+    return EncodeSettings(args.frames_sparse, args.frames_dense, args.sam_batch, budget)
+
+
+def parse_size(text: str, what: str = "size") -> int:
+    """Bytes in a size such as ``2GB``, ``512MiB`` or ``1000`` (decimal units; KiB, MiB, GiB
+    binary); ``what`` names the setting in the error."""
+    match = _SIZE.match(text)
+    unit = match.group(2).upper() if match else ""
+    if not match or unit not in _UNITS:
+        raise ConfigError(
+            f"Cannot read {what} {text!r}.",
+            "Write a number with an optional unit: B, KB, MB, GB, KiB, MiB or GiB (e.g. 2GB).",
+        )
+    return int(float(match.group(1)) * _UNITS[unit])
 
 
 def _at_least_one(text: str) -> int:

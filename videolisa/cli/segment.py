@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
+from pathlib import Path
 
 from videolisa.cli.options import (
     add_frame_arguments,
     add_memory_arguments,
     add_model_arguments,
-    encode_options,
+    add_track_limit_argument,
+    encode_settings,
     load_pipeline,
 )
 from videolisa.modeling.tokenizer import FORCED_ANSWER
@@ -36,6 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_frame_arguments(parser)
     add_memory_arguments(parser)
+    add_track_limit_argument(parser)
     parser.add_argument("--max-new-tokens", type=int, default=128)
     parser.add_argument("--temperature", type=float, default=0.0, help="0 = greedy")
     parser.add_argument("--max-frames", type=int, default=2000, help="refuse longer videos")
@@ -46,8 +50,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import shutil
+
     from videolisa.inference.generation import GenerationSettings
-    from videolisa.outputs import SegmentationResult, write_result
+    from videolisa.outputs import ResultWriter
     from videolisa.video import VideoLimits, read_video
 
     seconds: dict[str, float] = {}
@@ -59,22 +65,30 @@ def run(args: argparse.Namespace) -> int:
     pipeline = load_pipeline(args)
     seconds["load_model"] = time.perf_counter() - start
 
-    encoded = pipeline.encode(
-        video.frames, args.frames_sparse, args.frames_dense, **encode_options(args)
-    )
+    encoded = pipeline.encode(video.frames, encode_settings(args))
     seconds.update(encoded.seconds)
 
     start = time.perf_counter()
     settings = GenerationSettings(max_new_tokens=args.max_new_tokens, temperature=args.temperature)
     forced = None if args.generate else (args.answer or FORCED_ANSWER)
-    answer = pipeline.answer(encoded, [], args.prompt, forced_answer=forced, settings=settings)
+    answer = pipeline.answer(encoded, [], args.prompt, forced, settings, max_tracks=args.max_tracks)
     seconds["answer"] = time.perf_counter() - start
+    if answer.track_limit_hit:
+        print(
+            f"The answer asked for more than {args.max_tracks} objects; it was cut before the "
+            f"next one (--max-tracks {args.max_tracks}).",
+            file=sys.stderr,
+        )
 
     start = time.perf_counter()
-    masks = pipeline.track_masks(encoded, answer.track_embeddings)
-    seconds["mask_decode"] = time.perf_counter() - start
-
-    result = SegmentationResult(answer.text, masks, encoded.sampling, seconds)
-    summary = write_result(args.out, video, result, args.opacity)
+    try:
+        with ResultWriter(args.out, video, answer.num_tracks, args.opacity) as writer:
+            for chunk in pipeline.mask_steps(encoded, answer.track_embeddings):
+                writer.add(chunk.frames, chunk.masks)
+            seconds["mask_decode"] = time.perf_counter() - start - writer.render_seconds
+            summary = writer.finish(answer.text, encoded.sampling, seconds)
+    except BaseException:
+        shutil.rmtree(Path(args.out) / "masks", ignore_errors=True)
+        raise
     print(json.dumps({k: summary[k] for k in ("answer", "num_tracks", "num_frames")}))
     return 0

@@ -1,7 +1,8 @@
 """The questions and forced answers of the published VideoLISA evaluation scripts.
 
 From showlab/VideoLISA ``evaluation/*/inference_*.py`` (videos) and ``utils/dataset.py``
-(images, ``ReasonSegTestDataset``), with the published ``[SEG]`` written as ``<TRK>``:
+(images: ``VideoValDataset`` for ReasonSeg, ``RefImgValDataset`` for refCOCO, which ask the
+same questions), with the published ``[SEG]`` written as ``<TRK>``:
 
 - ReasonVOS: a sentence (the sample's ``is_sent``) becomes ``"{sentence}. Please output the
   segmentation masks."`` as written (a sentence ending with a period gets a second one, as in the

@@ -9,22 +9,51 @@ fit in a memory budget and recomputes the rest chunk by chunk beyond it.
 from __future__ import annotations
 
 import time
+from collections.abc import Generator
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
+from videolisa.errors import ConfigError
 from videolisa.inference.preprocess import FramePreprocessor
-from videolisa.inference.sam_store import (
-    FrameEncoder,
-    ProgressCallback,
-    SamEmbeddingStore,
-    SamMemoryPlan,
-)
+from videolisa.inference.sam_store import FrameEncoder, SamEmbeddingStore, SamMemoryPlan
+from videolisa.inference.steps import StepProgress
 from videolisa.modeling.videolisa import VideoLISAModel
 from videolisa.sampling import FrameSampling
 
-__all__ = ["EncodedVideo", "ProgressCallback", "encode_video", "sam_frame_encoder"]
+__all__ = ["EncodeSettings", "EncodedVideo", "encode_video_steps", "sam_frame_encoder"]
+
+
+@dataclass(frozen=True)
+class EncodeSettings:
+    """How a video is encoded; resolved once from the command line or the app's settings.
+
+    ``num_sparse`` / ``num_dense`` left as None are the model's own counts
+    (:attr:`VideoLISAPipeline.default_frames`). ``sam_batch`` and ``sam_memory_budget_bytes``
+    change the masks at most by floating-point rounding.
+    """
+
+    num_sparse: int | None = None  # frames the LLM sees
+    num_dense: int | None = None  # of those, kept at full detail
+    sam_batch: int = 8  # frames per SAM encoder call
+    sam_memory_budget_bytes: int | None = None  # SAM embeddings kept per video; None: all
+
+    def __post_init__(self) -> None:
+        for name in ("num_sparse", "num_dense", "sam_batch", "sam_memory_budget_bytes"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ConfigError(f"{name} must be at least 1, got {value}.")
+        if self.num_sparse and self.num_dense and self.num_dense > self.num_sparse:
+            raise ConfigError(
+                f"Need dense frames <= sparse frames, got {self.num_dense} dense and "
+                f"{self.num_sparse} sparse.",
+                "Lower the dense frames or raise the sparse frames.",
+            )
+
+    def frame_counts(self, default: tuple[int, int]) -> tuple[int, int]:
+        """(sparse, dense) with the model's ``default`` counts where these are None."""
+        return self.num_sparse or default[0], self.num_dense or default[1]
 
 
 @dataclass
@@ -74,31 +103,35 @@ def sam_frame_nbytes(model: VideoLISAModel) -> int:
     return arch.prompt_embed_dim * arch.embedding_side**2 * element
 
 
-@torch.inference_mode()
-def encode_video(
+@torch.inference_mode()  # torch enters it around every step of a generator
+def encode_video_steps(
     model: VideoLISAModel,
     preprocessor: FramePreprocessor,
     frames: np.ndarray,
     sampling: FrameSampling,
-    sam_batch: int = 8,
-    progress: ProgressCallback | None = None,
-    sam_memory_budget_bytes: int | None = None,
-) -> EncodedVideo:
+    settings: EncodeSettings,
+) -> Generator[StepProgress, None, EncodedVideo]:
     """Encode (T, H, W, 3) uint8 RGB frames: CLIP on the sparse frames, SAM on all of them in
-    batches of ``sam_batch`` frames, keeping as many SAM embeddings as
-    ``sam_memory_budget_bytes`` allows (all of them without a budget)."""
+    batches of ``settings.sam_batch`` frames, keeping as many SAM embeddings as
+    ``settings.sam_memory_budget_bytes`` allows (all of them without a budget).
+
+    Yields progress after CLIP and after each SAM batch; returns the encoded video (see
+    :mod:`videolisa.inference.steps`)."""
     seconds: dict[str, float] = {}
     start = time.perf_counter()
     pixels = preprocessor.clip_pixels(frames[list(sampling.sparse)]).to(model.device)
     features = model.clip_patch_features(pixels)
     video_tokens = model.video_tokens(features, sampling.dense)
     seconds["clip_encode"] = time.perf_counter() - start
+    yield StepProgress("clip_encode", 1, 1)
 
     start = time.perf_counter()
     plan = SamMemoryPlan.for_video(
-        len(frames), sam_frame_nbytes(model), sam_batch, sam_memory_budget_bytes
+        len(frames), sam_frame_nbytes(model), settings.sam_batch, settings.sam_memory_budget_bytes
     )
-    store = SamEmbeddingStore.build(frames, plan, sam_frame_encoder(model, preprocessor), progress)
+    store = yield from SamEmbeddingStore.build_steps(
+        frames, plan, sam_frame_encoder(model, preprocessor)
+    )
     seconds["sam_encode"] = time.perf_counter() - start
     height, width = int(frames.shape[1]), int(frames.shape[2])
     return EncodedVideo(

@@ -7,8 +7,8 @@ state of the step that emitted it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -39,6 +39,19 @@ class GenerationSettings:
 class RawAnswer:
     token_ids: list[int]  # the answer's ids (without the end-of-turn token)
     track_states: torch.Tensor  # (K, H) hidden states that predicted each <TRK>
+    track_limit_hit: bool = False  # cut before a track token beyond the limit
+
+    def limit_tracks(self, max_tracks: int | None, track_token_id: int) -> RawAnswer:
+        """This answer cut before its track token number ``max_tracks + 1`` (None: no limit)."""
+        track_at = [i for i, token in enumerate(self.token_ids) if token == track_token_id]
+        if max_tracks is None or len(track_at) <= max_tracks:
+            return self
+        return replace(
+            self,
+            token_ids=self.token_ids[: track_at[max_tracks]],
+            track_states=self.track_states[:max_tracks],
+            track_limit_hit=True,
+        )
 
 
 def llm_position(index: int, input_ids: Sequence[int], num_video_tokens: int) -> int:
@@ -71,43 +84,48 @@ def forced_answer_states(
     )
 
 
-@torch.inference_mode()
-def generate(
+@torch.inference_mode()  # torch enters it around every step of a generator
+def generate_steps(
     model: VideoLISAModel,
     input_ids: Sequence[int],
     video_tokens: torch.Tensor,
     track_token_id: int,
     stop_ids: set[int],
     settings: GenerationSettings,
-    on_token: Callable[[int], None] | None = None,
-) -> RawAnswer:
-    """Generate an answer after the prompt, calling ``on_token`` with each new id."""
+    max_tracks: int | None = None,
+) -> Generator[int, None, RawAnswer]:
+    """Generate an answer after the prompt, one token per step: yields each new id, returns
+    the :class:`RawAnswer`. Stops at a stop id, after ``settings.max_new_tokens``, or before a
+    track token beyond ``max_tracks`` (then ``track_limit_hit``)."""
     ids = torch.tensor(input_ids, device=model.device)
     embeds = model.embed_prompt(ids, video_tokens)
+    outputs = model.llm.model(inputs_embeds=embeds, use_cache=True)
     embed_tokens = model.llm.get_input_embeddings()
     generator = torch.Generator(device="cpu").manual_seed(settings.seed)
-    outputs = model.llm.model(inputs_embeds=embeds, use_cache=True)
     cache = outputs.past_key_values
     state = outputs.last_hidden_state[0, -1]
     answer: list[int] = []
     track_states: list[torch.Tensor] = []
+    limit_hit = False
     for _ in range(settings.max_new_tokens):
         logits = model.llm.lm_head(state).float()
         token = _pick(logits, settings, generator)
         if token in stop_ids:
             break
-        answer.append(token)
         if token == track_token_id:
+            if max_tracks is not None and len(track_states) == max_tracks:
+                limit_hit = True
+                break
             track_states.append(state)
-        if on_token:
-            on_token(token)
+        answer.append(token)
+        yield token
         step = embed_tokens(torch.tensor([[token]], device=model.device))
         outputs = model.llm.model(inputs_embeds=step, past_key_values=cache, use_cache=True)
         cache = outputs.past_key_values
         state = outputs.last_hidden_state[0, -1]
     hidden_size = model.config.hidden_size
     stacked = torch.stack(track_states) if track_states else state.new_zeros(0, hidden_size)
-    return RawAnswer(token_ids=answer, track_states=stacked)
+    return RawAnswer(answer, stacked, limit_hit)
 
 
 def _pick(logits: torch.Tensor, settings: GenerationSettings, generator: torch.Generator) -> int:

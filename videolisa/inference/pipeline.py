@@ -1,15 +1,20 @@
 """The public inference API: load a checkpoint, encode a video once, answer, decode tracks.
 
 pipeline = VideoLISAPipeline.from_pretrained("ZechenBai/VideoLISA-3.8B")
-encoded = pipeline.encode(frames, num_sparse=32, num_dense=4)
+encoded = pipeline.encode(frames, EncodeSettings(num_sparse=32, num_dense=4))
 answer = pipeline.answer(encoded, [], "Where is the cat?", settings=GenerationSettings())
 masks = pipeline.track_masks(encoded, answer.track_embeddings)   # (K, T, H, W) bool
+
+Each long call has a generator form (:mod:`videolisa.inference.steps`) that does its work in
+bounded steps and stops when closed: ``encode_steps`` (progress), ``answer_steps`` (text deltas)
+and ``mask_steps`` (masks of every track, a chunk of frames at a time, so memory never holds
+tracks × frames × H × W).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,14 +23,15 @@ import torch
 
 from videolisa.chat.template import ChatTemplate, Message
 from videolisa.errors import PromptError
-from videolisa.inference.encoded_video import EncodedVideo, ProgressCallback, encode_video
+from videolisa.inference.encoded_video import EncodedVideo, EncodeSettings, encode_video_steps
 from videolisa.inference.generation import (
     GenerationSettings,
     RawAnswer,
     forced_answer_states,
-    generate,
+    generate_steps,
 )
 from videolisa.inference.preprocess import FramePreprocessor
+from videolisa.inference.steps import ProgressCallback, StepProgress, drain, progress_to
 from videolisa.modeling.checkpoint import LoadedCheckpoint, load_model
 from videolisa.modeling.device import resolve_device, resolve_dtype
 from videolisa.modeling.quantization import Quantization, quantize_llm
@@ -34,18 +40,33 @@ from videolisa.sampling import FrameSampling
 
 logger = logging.getLogger(__name__)
 
+MASK_CHUNK_BYTES = 64 * 2**20  # largest (K, t, H, W) bool mask chunk mask_steps yields
+
 
 @dataclass
 class Answer:
-    """An assistant answer; ``text`` writes each track token as ``<TRK>``."""
+    """An assistant answer; ``text`` writes each track token as ``<TRK>``.
+
+    ``track_limit_hit``: the answer asked for more tracks than allowed; it was cut before the
+    first track token beyond the limit (its text then ends with "…").
+    """
 
     text: str
     token_ids: list[int]
     track_embeddings: torch.Tensor  # (K, out_dim) SAM prompt embeddings, one per <TRK>
+    track_limit_hit: bool = False
 
     @property
     def num_tracks(self) -> int:
         return int(self.track_embeddings.shape[0])
+
+
+@dataclass(frozen=True)
+class MaskChunk:
+    """Masks of every track on the frames ``frames`` (a contiguous window of the video)."""
+
+    frames: slice
+    masks: np.ndarray  # (K, t, H, W) bool at the frames' original size
 
 
 class VideoLISAPipeline:
@@ -57,6 +78,7 @@ class VideoLISAPipeline:
         template: ChatTemplate,
         device: torch.device,
         description: str = "",
+        precision: str = "",
     ) -> None:
         self.model = checkpoint.model
         self.tokenizer = checkpoint.tokenizer
@@ -64,6 +86,8 @@ class VideoLISAPipeline:
         self.template = template
         self.device = device
         self.description = description or str(checkpoint.folder)
+        # e.g. "float32" or "bfloat16, 4bit LLM"
+        self.precision = precision or str(self.model.llm.dtype).removeprefix("torch.")
         self.preprocessor = FramePreprocessor(
             checkpoint.vision_tower_folder, self.model.config.sam.img_size
         )
@@ -89,9 +113,10 @@ class VideoLISAPipeline:
             count = quantize_llm(checkpoint.model.llm.model, quantization, compute_dtype, target)
             logger.info("quantised %d LLM linear layers to %s", count, quantization)
         checkpoint.model.to(target)
-        mode = f", {quantization}" if quantization else ""
-        description = f"{model} ({str(compute_dtype).removeprefix('torch.')}{mode} on {target})"
-        return cls(checkpoint, ChatTemplate.load(template), target, description)
+        mode = f", {quantization} LLM" if quantization else ""
+        precision = f"{str(compute_dtype).removeprefix('torch.')}{mode}"
+        description = f"{model} ({precision} on {target})"
+        return cls(checkpoint, ChatTemplate.load(template), target, description, precision)
 
     @property
     def context_length(self) -> int:
@@ -104,33 +129,30 @@ class VideoLISAPipeline:
         checkpoint; models this project trains record theirs in config.json."""
         return self.model.config.default_frames
 
+    def encode_steps(
+        self, frames: np.ndarray, settings: EncodeSettings | None = None
+    ) -> Generator[StepProgress, None, EncodedVideo]:
+        """Encode (T, H, W, 3) uint8 RGB frames once for any number of questions, yielding
+        progress; frame counts left out of ``settings`` are the model's :attr:`default_frames`.
+
+        SAM embeddings (T × C × e × e; 4 MB per frame for ViT-H in float32) are all kept while
+        they fit in ``settings.sam_memory_budget_bytes`` (None: no limit); beyond it the rest are
+        recomputed chunk by chunk whenever masks are decoded, with the same results."""
+        settings = settings or EncodeSettings()
+        num_sparse, num_dense = settings.frame_counts(self.default_frames)
+        sampling = FrameSampling.for_video(len(frames), num_sparse, num_dense)
+        return (
+            yield from encode_video_steps(self.model, self.preprocessor, frames, sampling, settings)
+        )
+
     def encode(
         self,
         frames: np.ndarray,
-        num_sparse: int | None = None,
-        num_dense: int | None = None,
-        sam_batch: int = 8,
+        settings: EncodeSettings | None = None,
         progress: ProgressCallback | None = None,
-        sam_memory_budget_bytes: int | None = None,
     ) -> EncodedVideo:
-        """Encode (T, H, W, 3) uint8 RGB frames once for any number of questions; frame counts
-        left out are the model's :attr:`default_frames`.
-
-        SAM embeddings (T × C × e × e; 4 MB per frame for ViT-H in float32) are all kept while
-        they fit in ``sam_memory_budget_bytes`` (None: no limit); beyond it the rest are
-        recomputed chunk by chunk whenever masks are decoded, with the same results."""
-        num_sparse = num_sparse or self.default_frames[0]
-        num_dense = num_dense or self.default_frames[1]
-        sampling = FrameSampling.for_video(len(frames), num_sparse, num_dense)
-        return encode_video(
-            self.model,
-            self.preprocessor,
-            frames,
-            sampling,
-            sam_batch,
-            progress,
-            sam_memory_budget_bytes,
-        )
+        """:meth:`encode_steps` run to the end, reporting ``(stage, done, total)``."""
+        return drain(self.encode_steps(frames, settings), progress_to(progress))
 
     # ------------------------------------------------------------------------ answers
     def prompt_ids(self, messages: Sequence[Message], add_generation_prompt: bool) -> list[int]:
@@ -142,20 +164,25 @@ class VideoLISAPipeline:
         """LLM positions taken by ``input_ids`` with the video spliced in."""
         return len(input_ids) - 1 + len(encoded.video_tokens)
 
-    def answer(
+    def answer_steps(
         self,
         encoded: EncodedVideo,
         history: Sequence[Message],
         question: str,
         forced_answer: str | None = None,
         settings: GenerationSettings | None = None,
-        on_text: Callable[[str], None] | None = None,
-    ) -> Answer:
+        max_tracks: int | None = None,
+    ) -> Generator[str, None, Answer]:
         """Answer ``question`` after ``history``: ``forced_answer`` (one forward pass, the
-        published evaluation mode) or generation with ``settings``, streaming text deltas to
-        ``on_text``."""
+        published evaluation mode) or generation with ``settings`` (one token per step).
+
+        Yields the answer's text as it grows (deltas; a forced answer in one piece) and returns
+        the :class:`Answer`. With ``max_tracks``, the answer stops before its first track token
+        beyond the limit (generation stops there; a forced answer is cut there)."""
         if not question.strip():
             raise PromptError("The question is empty.", "Type a question about the video.")
+        if max_tracks is not None and max_tracks < 0:
+            raise PromptError(f"max_tracks must be 0 or more, got {max_tracks}.")
         messages = [*history, Message("user", question)]
         if forced_answer is not None:
             prompt = self.prompt_ids(messages, add_generation_prompt=True)
@@ -166,27 +193,53 @@ class VideoLISAPipeline:
                 self.model, full, len(prompt), encoded.video_tokens, self.tokenizer.track_token_id
             )
             raw.token_ids = [t for t in raw.token_ids if t not in self.stop_ids]
-        else:
-            settings = settings or GenerationSettings()
-            prompt = self.prompt_ids(messages, add_generation_prompt=True)
-            self._check_fits(prompt, encoded, settings.max_new_tokens)
-            streamer = _TextStreamer(self.tokenizer.decode, on_text) if on_text else None
-            raw = generate(
-                self.model,
-                prompt,
-                encoded.video_tokens,
-                self.tokenizer.track_token_id,
-                self.stop_ids,
-                settings,
-                streamer.push if streamer else None,
-            )
-        return self._finish(raw)
+            raw = raw.limit_tracks(max_tracks, self.tokenizer.track_token_id)
+            answer = self._finish(raw)
+            yield answer.text
+            return answer
+        settings = settings or GenerationSettings()
+        prompt = self.prompt_ids(messages, add_generation_prompt=True)
+        self._check_fits(prompt, encoded, settings.max_new_tokens)
+        streamer = _TextStreamer(self.tokenizer.decode)
+        steps = generate_steps(
+            self.model,
+            prompt,
+            encoded.video_tokens,
+            self.tokenizer.track_token_id,
+            self.stop_ids,
+            settings,
+            max_tracks,
+        )
+        while True:
+            try:
+                token = next(steps)
+            except StopIteration as stop:
+                return self._finish(stop.value)
+            delta = streamer.push(token)
+            if delta:
+                yield delta
+
+    def answer(
+        self,
+        encoded: EncodedVideo,
+        history: Sequence[Message],
+        question: str,
+        forced_answer: str | None = None,
+        settings: GenerationSettings | None = None,
+        on_text: Callable[[str], None] | None = None,
+        max_tracks: int | None = None,
+    ) -> Answer:
+        """:meth:`answer_steps` run to the end, handing the text deltas to ``on_text``."""
+        steps = self.answer_steps(encoded, history, question, forced_answer, settings, max_tracks)
+        return drain(steps, on_text)
 
     def _finish(self, raw: RawAnswer) -> Answer:
         with torch.inference_mode():
             embeddings = self.model.track_embeddings(raw.track_states)
         text = self.tokenizer.decode(raw.token_ids, track_text=TRACK_CONCEPT).strip()
-        return Answer(text=text, token_ids=raw.token_ids, track_embeddings=embeddings)
+        if raw.track_limit_hit:
+            text += " …"
+        return Answer(text, raw.token_ids, embeddings, raw.track_limit_hit)
 
     def _check_fits(self, input_ids: Sequence[int], encoded: EncodedVideo, reserve: int) -> None:
         needed = self.sequence_length(input_ids, encoded) + reserve
@@ -217,7 +270,35 @@ class VideoLISAPipeline:
         low_res, _ = self.model.decode_masks(sam_embeddings, track_embedding)
         return self.model.upscale_masks(low_res, encoded.resized_hw, encoded.original_hw)
 
-    @torch.inference_mode()
+    @torch.inference_mode()  # torch enters it around every step of a generator
+    def mask_steps(
+        self,
+        encoded: EncodedVideo,
+        track_embeddings: torch.Tensor,
+        decode_batch: int = 16,
+        max_chunk_bytes: int = MASK_CHUNK_BYTES,
+    ) -> Iterator[MaskChunk]:
+        """Binary masks (logit > 0) of every track, a chunk of frames at a time, in frame order.
+
+        Streams over the video's SAM embeddings (recomputing those beyond the memory budget once
+        per chunk for all tracks) and decodes at most ``decode_batch`` frames per call; a chunk
+        holds at most ``max_chunk_bytes`` of masks (at least one frame), so memory stays bounded
+        by the chunk, never tracks × frames × H × W. ``track_embeddings`` is (K, out_dim)."""
+        height, width = encoded.original_hw
+        num_tracks = len(track_embeddings)
+        if num_tracks == 0:
+            return
+        batch = max(1, min(decode_batch, max_chunk_bytes // (num_tracks * height * width)))
+        for window, embeddings in encoded.sam.chunks():
+            for begin in range(0, len(embeddings), batch):
+                part = embeddings[begin : begin + batch]
+                masks = np.empty((num_tracks, len(part), height, width), dtype=bool)
+                for track, embedding in enumerate(track_embeddings):
+                    masks[track] = (self.mask_logits(encoded, part, embedding) > 0).cpu()
+                start = window.start + begin
+                yield MaskChunk(slice(start, start + len(part)), masks)
+            del embeddings
+
     def track_masks(
         self,
         encoded: EncodedVideo,
@@ -225,46 +306,30 @@ class VideoLISAPipeline:
         decode_batch: int = 16,
         progress: ProgressCallback | None = None,
     ) -> np.ndarray:
-        """Binary masks (K, T, H, W) of every track on every frame (logit > 0).
-
-        Streams over the video's SAM embeddings chunk by chunk (recomputing those beyond the
-        memory budget once per chunk for all tracks) and decodes at most ``decode_batch``
-        frames per call, so memory stays bounded."""
-        total = encoded.num_frames
+        """Binary masks (K, T, H, W) of every track on every frame, from :meth:`mask_steps`
+        (for few tracks on short videos; stream the chunks otherwise)."""
         height, width = encoded.original_hw
-        num_tracks = len(track_embeddings)
-        masks = np.zeros((num_tracks, total, height, width), dtype=bool)
-        if num_tracks == 0:
-            return masks
-        done = 0
-        for window, embeddings in encoded.sam.chunks():
-            for begin in range(0, len(embeddings), decode_batch):
-                part = embeddings[begin : begin + decode_batch]
-                frames = slice(window.start + begin, window.start + begin + len(part))
-                for track, embedding in enumerate(track_embeddings):
-                    logits = self.mask_logits(encoded, part, embedding)
-                    masks[track, frames] = (logits > 0).cpu().numpy()
-                done += len(part) * num_tracks
-                if progress:
-                    progress("mask_decode", done, total * num_tracks)
-            del embeddings
+        masks = np.zeros((len(track_embeddings), encoded.num_frames, height, width), dtype=bool)
+        for chunk in self.mask_steps(encoded, track_embeddings, decode_batch):
+            masks[:, chunk.frames] = chunk.masks
+            if progress:
+                progress("mask_decode", chunk.frames.stop, encoded.num_frames)
         return masks
 
 
 class _TextStreamer:
     """Turns generated ids into text deltas; holds back an incomplete UTF-8 character."""
 
-    def __init__(self, decode: Callable[[list[int]], str], on_text: Callable[[str], None]):
+    def __init__(self, decode: Callable[[list[int]], str]):
         self._decode = decode
-        self._on_text = on_text
         self._ids: list[int] = []
         self._sent = ""
 
-    def push(self, token_id: int) -> None:
+    def push(self, token_id: int) -> str:
+        """The text this token adds (empty while a character is incomplete)."""
         self._ids.append(token_id)
         text = self._decode(self._ids).lstrip()
         if text.endswith("\ufffd") or not text.startswith(self._sent):
-            return
+            return ""
         delta, self._sent = text[len(self._sent) :], text
-        if delta:
-            self._on_text(delta)
+        return delta

@@ -12,18 +12,18 @@ is computed in the same batch either way and the masks do not change.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from videolisa.errors import ConfigError
+from videolisa.inference.steps import StepProgress
 
 logger = logging.getLogger(__name__)
 
 FrameEncoder = Callable[[np.ndarray], torch.Tensor]  # (n, H, W, 3) uint8 -> (n, C, e, e)
-ProgressCallback = Callable[[str, int, int], None]  # (stage, done, total)
 
 
 @dataclass(frozen=True)
@@ -95,15 +95,12 @@ class SamEmbeddingStore:
         self.peak_nbytes = self.nbytes
 
     @classmethod
-    def build(
-        cls,
-        frames: np.ndarray,
-        plan: SamMemoryPlan,
-        encode: FrameEncoder,
-        progress: ProgressCallback | None = None,
-    ) -> SamEmbeddingStore:
+    def build_steps(
+        cls, frames: np.ndarray, plan: SamMemoryPlan, encode: FrameEncoder
+    ) -> Generator[StepProgress, None, SamEmbeddingStore]:
         """Encode the frames the plan keeps, ``plan.chunk_frames`` at a time, into one
-        preallocated tensor; (T, H, W, 3) uint8 ``frames``."""
+        preallocated tensor, yielding progress after each chunk; (T, H, W, 3) uint8
+        ``frames``. Returns the store (see :mod:`videolisa.inference.steps`)."""
         kept: torch.Tensor | None = None
         peak = 0
         for begin in range(0, plan.kept_frames, plan.chunk_frames):
@@ -114,8 +111,7 @@ class SamEmbeddingStore:
             kept[begin:end] = chunk
             peak = max(peak, _nbytes(kept) + _nbytes(chunk))
             del chunk
-            if progress:
-                progress("sam_encode", end, plan.kept_frames)
+            yield StepProgress("sam_encode", end, plan.kept_frames)
         if kept is None:  # nothing kept: an empty tensor with the embedding's shape and dtype
             probe = encode(frames[:1])
             kept = probe.new_empty((0, *probe.shape[1:]))

@@ -5,11 +5,12 @@ Also draws coloured mask overlays (:func:`render_overlay`).
 
 from videolisa.video.overlay import TRACK_COLORS, render_overlay, track_color
 from videolisa.video.reader import DEFAULT_FPS, Video, VideoLimits, read_video
-from videolisa.video.writer import write_mask_png, write_mp4
+from videolisa.video.writer import Mp4Writer, write_mask_png, write_mp4
 
 __all__ = [
     "DEFAULT_FPS",
     "TRACK_COLORS",
+    "Mp4Writer",
     "Video",
     "VideoLimits",
     "read_video",

@@ -47,6 +47,17 @@ def write_mp4(
         fps: frames per second, > 0; non-integer rates such as 29.97 are kept exactly
             (as a fraction with denominator up to 1001).
 
+    See :class:`Mp4Writer` for the file's format and the errors.
+    """
+    with Mp4Writer(path, fps) as writer:
+        for frame in frames:
+            writer.write(frame)
+
+
+class Mp4Writer:
+    """An H.264 MP4 written a frame at a time; the file appears under its name only once the
+    ``with`` block ends without an error (an error or ``GeneratorExit`` leaves no file).
+
     The file is yuv420p, tagged BT.709 (sRGB primaries), with the ``moov`` index before the
     media data (``movflags=+faststart``). yuv420p needs even sizes, so an odd width or height
     is padded by repeating the last column or row: a 321×241 input is written as 322×242, and
@@ -57,17 +68,64 @@ def write_mp4(
         VideoError: the output folder does not exist.
         ValueError: no frames, or a frame that is not (H,W,3) uint8 or differs in size.
     """
-    rate = _frame_rate(fps)
-    with _replace_on_success(Path(path)) as temporary:
-        container = av.open(str(temporary), "w", format="mp4", options={"movflags": "+faststart"})
+
+    def __init__(self, path: str | os.PathLike[str], fps: float) -> None:
+        self.path = Path(path)
+        self.rate = _frame_rate(fps)
+        self.count = 0
+        self._replace = _replace_on_success(self.path)
+        self._container: av.container.OutputContainer | None = None
+        self._stream: av.video.stream.VideoStream | None = None
+        self._shape: tuple[int, ...] | None = None
+
+    def __enter__(self) -> Mp4Writer:
+        temporary = self._replace.__enter__()
         try:
-            count = _encode(container, frames, rate)
-        except BaseException:
-            with contextlib.suppress(Exception):
-                container.close()
+            self._container = av.open(
+                str(temporary), "w", format="mp4", options={"movflags": "+faststart"}
+            )
+        except BaseException as error:
+            self._replace.__exit__(type(error), error, error.__traceback__)
             raise
-        container.close()
-    log.info("wrote %s: %d frames at %.3f fps", path, count, float(rate))
+        return self
+
+    def write(self, frame: np.ndarray) -> None:
+        """Append one (H,W,3) uint8 RGB frame."""
+        frame = np.asarray(frame)
+        if self._stream is None:
+            self._shape = _check_first_frame(frame)
+            self._stream = _add_stream(self._container, self.rate, self._shape)
+        elif frame.shape != self._shape or frame.dtype != np.uint8:
+            raise ValueError(
+                f"frame {self.count} is {frame.dtype} {frame.shape}; expected uint8 "
+                f"{self._shape} like the first frame"
+            )
+        video_frame = av.VideoFrame.from_ndarray(_pad_to_even(frame), format="rgb24").reformat(
+            format="yuv420p", dst_colorspace="itu709", dst_color_range="MPEG"
+        )
+        video_frame.pts = self.count
+        video_frame.time_base = 1 / self.rate
+        self._container.mux(self._stream.encode(video_frame))
+        self.count += 1
+
+    def __exit__(self, kind, error, traceback) -> bool:
+        try:
+            if kind is None:
+                if self.count == 0:
+                    raise ValueError("write_mp4 needs at least one frame")
+                self._container.mux(self._stream.encode(None))
+            self._container.close()
+        except BaseException as closing:
+            with contextlib.suppress(Exception):
+                self._container.close()
+            self._replace.__exit__(type(closing), closing, closing.__traceback__)
+            raise
+        if kind is None:
+            self._replace.__exit__(None, None, None)
+            log.info("wrote %s: %d frames at %.3f fps", self.path, self.count, float(self.rate))
+        else:
+            self._replace.__exit__(kind, error, traceback)
+        return False
 
 
 def write_mask_png(path: str | os.PathLike[str], mask: np.ndarray) -> None:
@@ -84,40 +142,17 @@ def write_mask_png(path: str | os.PathLike[str], mask: np.ndarray) -> None:
         Image.fromarray(mask.astype(np.uint8) * 255).save(temporary, format="PNG")
 
 
-def _encode(
-    container: av.container.OutputContainer,
-    frames: Iterable[np.ndarray] | np.ndarray,
-    rate: Fraction,
-) -> int:
-    """Encode every frame into a new libx264 stream of ``container``; return the frame count."""
+def _add_stream(
+    container: av.container.OutputContainer, rate: Fraction, shape: tuple[int, ...]
+) -> av.video.stream.VideoStream:
+    """A new libx264 stream of ``container`` for (H,W,3) frames, padded to even sizes."""
     stream = container.add_stream("libx264", rate=rate, options=_X264_OPTIONS)
     stream.pix_fmt = "yuv420p"
     context = stream.codec_context
     context.colorspace = context.color_primaries = context.color_trc = _BT709
     context.color_range = _LIMITED_RANGE
-    time_base = 1 / rate
-    shape: tuple[int, ...] | None = None
-    count = 0
-    for frame in map(np.asarray, frames):
-        if shape is None:
-            shape = _check_first_frame(frame)
-            stream.height, stream.width = shape[0] + shape[0] % 2, shape[1] + shape[1] % 2
-        elif frame.shape != shape or frame.dtype != np.uint8:
-            raise ValueError(
-                f"frame {count} is {frame.dtype} {frame.shape}; expected uint8 {shape} "
-                "like the first frame"
-            )
-        video_frame = av.VideoFrame.from_ndarray(_pad_to_even(frame), format="rgb24").reformat(
-            format="yuv420p", dst_colorspace="itu709", dst_color_range="MPEG"
-        )
-        video_frame.pts = count
-        video_frame.time_base = time_base
-        container.mux(stream.encode(video_frame))
-        count += 1
-    if count == 0:
-        raise ValueError("write_mp4 needs at least one frame")
-    container.mux(stream.encode(None))
-    return count
+    stream.height, stream.width = shape[0] + shape[0] % 2, shape[1] + shape[1] % 2
+    return stream
 
 
 def _check_first_frame(frame: np.ndarray) -> tuple[int, ...]:

@@ -12,11 +12,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PIL import Image
 
+from videolisa.defaults import DEFAULT_MAX_TRACKS
 from videolisa.errors import UserInputError
 from videolisa.evaluation.layouts import read_json
 
 if TYPE_CHECKING:
-    from videolisa.inference.encoded_video import EncodedVideo
+    from videolisa.inference.encoded_video import EncodeSettings
     from videolisa.inference.generation import GenerationSettings
     from videolisa.inference.pipeline import VideoLISAPipeline
 
@@ -27,24 +28,13 @@ Record = dict[str, Any]
 
 @dataclass(frozen=True)
 class RunSettings:
-    """How every item is run: the frames the LLM sees, how answers are generated (where they
-    are), and how SAM encodes the frames (which changes masks at most by rounding)."""
+    """How every item is run: how videos are encoded (``sam_batch`` and the SAM memory budget
+    change masks at most by rounding), how answers are generated (where they are), and the most
+    tracks an answer may have."""
 
-    num_sparse: int | None  # None: the model's own default
-    num_dense: int | None
+    encode: EncodeSettings
     generation: GenerationSettings
-    sam_batch: int = 8  # frames per SAM encoder call
-    sam_memory_budget_bytes: int | None = None  # SAM embeddings kept per video; None: all
-
-    def encode(self, pipeline: VideoLISAPipeline, frames: np.ndarray) -> EncodedVideo:
-        """``pipeline.encode`` of (T, H, W, 3) uint8 ``frames`` with these settings."""
-        return pipeline.encode(
-            frames,
-            self.num_sparse,
-            self.num_dense,
-            sam_batch=self.sam_batch,
-            sam_memory_budget_bytes=self.sam_memory_budget_bytes,
-        )
+    max_tracks: int = DEFAULT_MAX_TRACKS
 
 
 class Benchmark(ABC):

@@ -26,10 +26,12 @@ def image_masks(
     as the published evaluation stacks copies of it.
     """
     frames = read_upright_rgb(path)[None]
-    encoded = settings.encode(pipeline, frames)
+    encoded = pipeline.encode(frames, settings.encode)
     answers, masks = [], []
     for question in questions:
-        answer = pipeline.answer(encoded, [], question, forced_answer=IMAGE_ANSWER)
+        answer = pipeline.answer(
+            encoded, [], question, IMAGE_ANSWER, max_tracks=settings.max_tracks
+        )
         tracks = pipeline.track_masks(encoded, answer.track_embeddings)
         answers.append(answer.text)
         masks.append(single_track(tracks, *frames.shape[:3])[0])

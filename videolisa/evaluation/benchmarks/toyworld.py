@@ -44,12 +44,18 @@ class ToyWorldBenchmark(Benchmark):
 
     def run_item(self, index, pipeline, out_dir: Path, settings: RunSettings) -> Record:
         sample = self._samples[index]()
-        encoded = settings.encode(pipeline, sample.frames)
+        encoded = pipeline.encode(sample.frames, settings.encode)
         history: list[Message] = []
         turns = []
         scores = []
         for number, turn in enumerate(sample.turns):
-            answer = pipeline.answer(encoded, history, turn.question, settings=settings.generation)
+            answer = pipeline.answer(
+                encoded,
+                history,
+                turn.question,
+                settings=settings.generation,
+                max_tracks=settings.max_tracks,
+            )
             history += [Message("user", turn.question), Message("assistant", turn.answer)]
             turns.append(
                 {"question": turn.question, "answer": answer.text, "reference": turn.answer}

@@ -76,9 +76,11 @@ class VideoBenchmark(Benchmark):
         key = "\n".join(map(str, expression.frame_paths))
         encoded = self._encoded.get_or_create(
             key,
-            lambda: settings.encode(pipeline, read_rgb_frames(expression.frame_paths)),
+            lambda: pipeline.encode(read_rgb_frames(expression.frame_paths), settings.encode),
         )
-        answer = pipeline.answer(encoded, [], expression.question, forced_answer=VIDEO_ANSWER)
+        answer = pipeline.answer(
+            encoded, [], expression.question, VIDEO_ANSWER, max_tracks=settings.max_tracks
+        )
         tracks = pipeline.track_masks(encoded, answer.track_embeddings)
         masks = single_track(tracks, encoded.num_frames, *encoded.original_hw)
         root = out_dir / self.predictions
