@@ -23,13 +23,14 @@ score what can be scored locally and write DIR/summary.json.
 
 --data per benchmark:
   reasonvos  the ReasonVOS folder (JPEGImages/, Annotations/, meta_expressions.json);
-             predictions DIR/predictions/<video>/<obj_id>/<frame>.png; J, F, J&F
+             predictions DIR/predictions/<vid_key>/<exp_id>/<frame>.png with
+             vid_key = <source>_<video>_<obj_id>; J, F, J&F
   mevis      a MeViS split folder (valid_u: with mask_dict.json, scored here; valid: without,
              predictions DIR/Annotations/... zipped to DIR/submission.zip for the server)
   refytvos   the Ref-YouTube-VOS root (valid/JPEGImages/, meta_expressions/valid/);
              DIR/Annotations/<video>/<exp_id>/<frame>.png zipped to DIR/submission.zip
-  refdavis   the Ref-DAVIS17 root in Ref-YouTube-VOS layout; scored per expression against
-             valid/Annotations where present
+  refdavis   the Ref-DAVIS17 root in Ref-YouTube-VOS layout; each annotator's expressions
+             merged and scored by the published DAVIS 2017 rules (summary's davis2017)
   reasonseg  a ReasonSeg split folder (<name>.jpg + <name>.json); gIoU, cIoU
   refcoco    LISA's refer_seg folder (<dataset>/refs(<by>).p, <dataset>/instances.json,
              images/mscoco/images/train2014/); --refer-split picks the set; gIoU, cIoU
