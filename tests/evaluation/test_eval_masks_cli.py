@@ -55,8 +55,11 @@ def write_json(path: Path, content: object) -> Path:
 
 @pytest.fixture
 def reasonvos(tmp_path: Path) -> dict[str, Path]:
-    """ReasonVOS as published (``expressions`` a list of samples); expressions 0 and 1 of v1 are
-    of one object (mose_v1_1), each with its own prediction folder."""
+    """ReasonVOS as ``evaluation/reason_vos/eval_reason_vos.py`` (``__main__``, ``eval_queue``)
+    reads it: ``expressions`` a list of ``{"obj_id", "exp_id", "exp_text", "is_sent"}`` samples,
+    ground truth ``Annotations/<source>_<video>_<obj_id>/``, predictions
+    ``pred/<vid_key>/<exp_id>/``. Expressions 0 and 1 of v1 are of one object (mose_v1_1), each
+    with its own prediction folder."""
     gt, pred = tmp_path / "Annotations", tmp_path / "pred"
     sample = {"exp_text": "the cat", "is_sent": False}
     meta = {
@@ -172,7 +175,10 @@ def test_the_mevis_meta_file_is_refused_for_reasonvos(reasonvos, capsys):
 
 @pytest.fixture
 def mevis(tmp_path: Path) -> dict[str, Path]:
-    """One video, two frames; expression 1 is the union of two annotated objects."""
+    """MeViS valid_u as ``evaluation/mevis_val_u/eval_mevis.py`` (``__main__``, ``eval_queue``)
+    reads it: ``expressions`` an object keyed by expression id, ``mask_dict.json`` one COCO RLE
+    (or null) per frame under each ``str(anno_id)``. One video, two frames; expression 1 is the
+    union of two annotated objects."""
     # COCO RLEs of 5x7 masks, recorded from pycocotools.mask.encode.
     rle_pixel_22 = {"size": [5, 7], "counts": "<1f0"}
     rle_pixel_24 = {"size": [5, 7], "counts": "f01<"}
