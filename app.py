@@ -48,13 +48,14 @@ STAGES = {
     "render": "Packing the masks",
 }
 CSS = """
+#chat .bubble-wrap { max-height: 62vh; }  /* the chat grows with the conversation, then scrolls */
 #chat .bot-row video, #chat .bot-row img { min-width: min(360px, 60vw); }
 .track-tag { border-radius: 4px; padding: 0 5px; margin: 0 1px; font-weight: 600; color: #000; }
 #model-card p { margin: 0; }
 @media (max-width: 640px) {  /* phones: the input and an example on the first screen */
   #model-card .intro { display: none; }
   #model-card h2 { margin: 0; }
-  #chat { max-height: 44vh !important; min-height: 200px !important; }
+  #chat .bubble-wrap { max-height: 42vh; }
 }
 """
 MARKDOWN_SYNTAX = re.compile(r"([\\`*_{}\[\]()#+\-.!|~$])")  # ">" and "<": html.escape
@@ -345,7 +346,7 @@ def build_demo(
     def api_segment(video: str | None, prompt: str, state: ChatState | None):
         """API: answer ``prompt`` about ``video`` with a mask (the chat's history is not used)."""
         if not video:
-            raise gr.Error("Give a video or image file.")
+            raise gr.Error("Give a video or image file.", print_exception=False)
         state = state or new_state()
         settings = replace(defaults, always_mask=True)
         yield from _api_stream(service.segment(state.conversation, video, prompt, settings), state)
@@ -359,7 +360,8 @@ def build_demo(
                 view.apply(event)
                 notices += view.notices
                 if isinstance(event, TurnFailed):
-                    raise gr.Error(event.message)
+                    # the service logged it once; no traceback
+                    raise gr.Error(event.message, print_exception=False)
                 if isinstance(event, TurnDone):
                     overlay = str(event.overlay) if event.overlay else None
                     masks = str(event.masks_zip) if event.masks_zip else None
@@ -389,8 +391,7 @@ def build_demo(
             label="Chat",
             elem_id="chat",
             height=None,
-            min_height=260,
-            max_height="68vh",
+            min_height=200,
             examples=load_examples(toy) or None,
             group_consecutive_messages=False,
             placeholder="Attach a video and ask, or try an example:",

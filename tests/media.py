@@ -38,3 +38,16 @@ def encode_video(
             container.mux(stream.encode(frame))
         container.mux(stream.encode(None))
     return path
+
+
+def square_frames(
+    count: int, height: int, width: int, corner: tuple[int, int] = (0, 0), side: int = 8
+) -> np.ndarray:
+    """(count, H, W, 3) uint8: grey frames with a red square of ``side`` at ``corner`` (y, x)
+    moving one pixel right per frame (clipped to the frame)."""
+    frames = np.full((count, height, width, 3), 90, dtype=np.uint8)
+    top, left = corner
+    for index in range(count):
+        x = min(left + index, width - side)
+        frames[index, top : top + side, x : x + side] = (220, 30, 30)
+    return frames

@@ -1,11 +1,23 @@
-"""The chat page in a real browser (Debian's chromium through Playwright): upload, ask, play."""
+"""The chat page in a real browser (Debian's chromium through Playwright), at desktop and phone
+sizes: the first screen, progress where the user looks, Stop at any stage, the track limit, a
+closed tab, a bad upload, and an answer whose overlay plays.
+
+Two servers: the golden tiny model (fast), and a runaway test model (:mod:`tests.app.runaway_model`:
+every answer is ``<TRK>`` after ``<TRK>``, SAM at 512 px so that encoding and mask decoding take
+seconds) started with ``--sam-batch 1 --max-tracks 3``.
+"""
 
 from __future__ import annotations
 
 import shutil
+import threading
+import time
 from pathlib import Path
 
+import psutil
 import pytest
+
+from tests.app.runaway_model import MAX_TRACKS, long_video, seconds_until_idle
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -22,7 +34,12 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-TIMEOUT_MS = 30_000
+SIZES = {"desktop": (1280, 800), "phone": (390, 844)}
+TIMEOUT_MS = 60_000
+STOP_SECONDS = 2.0  # a Stop ends the turn (the server's CPU falls idle) within this
+# Server memory growth allowed during a turn asking for 64 tracks of an 80-frame 320x240 video:
+# frames 18 MB, SAM embeddings 21 MB, a mask chunk under 1 MB; the rest is Python and Gradio.
+MEMORY_GROWTH_BYTES = 400 * 2**20
 BOT_VIDEO_PLAYABLE = """() => {
     const video = document.querySelector('#chat .bot-row video');
     return video !== null && video.readyState >= 2;
@@ -41,28 +58,150 @@ def browser():
         browser.close()
 
 
-def test_upload_ask_and_play_the_overlay(browser, app_url: str, tmp_path: Path):
-    page = browser.new_page(viewport={"width": 1100, "height": 1300})
+def open_page(browser, url: str, size: str):
+    width, height = SIZES[size]
+    page = browser.new_page(viewport={"width": width, "height": height})
     page.set_default_timeout(TIMEOUT_MS)
-    page.goto(app_url, wait_until="load")
-    assert "golden" in page.locator("#model-header").inner_text()  # says which model runs
-    page.locator("#settings > button").first.click()
-    page.get_by_label("Always answer with a mask").check()
-    page.locator("#message input[type=file]").set_input_files(str(VIDEO))
-    page.locator("#message textarea").fill("Where is the <b>racer</b> **now**?")
-    page.wait_for_selector("#message video, #message .thumbnail-item")
+    page.goto(url, wait_until="load")
+    page.wait_for_selector("#message textarea")
+    return page
+
+
+def in_viewport(page, locator) -> bool:
+    box = locator.bounding_box()
+    height = page.viewport_size["height"]
+    return box is not None and box["y"] >= 0 and box["y"] + min(box["height"], 40) <= height
+
+
+def ask(page, question: str, video: Path | None = None) -> None:
+    if video is not None:
+        page.locator("#message input[type=file]").set_input_files(str(video))
+        page.wait_for_selector("#message video, #message .thumbnail-item")
+    page.locator("#message textarea").fill(question)
     page.locator("#message textarea").press("Enter")
 
+
+def last_answer(page):
+    return page.locator("#chat .bot-row").last
+
+
+def wait_for_answer_text(page, text: str) -> None:
+    page.wait_for_function(
+        """text => {
+            const rows = document.querySelectorAll('#chat .bot-row');
+            return rows.length > 0 && rows[rows.length - 1].innerText.includes(text);
+        }""",
+        arg=text,
+    )
+
+
+@pytest.mark.parametrize("size", sorted(SIZES))
+def test_first_screen_and_progress_in_view(browser, runaway_app, size, tmp_path):
+    page = open_page(browser, runaway_app.url, size)
+    page.screenshot(path=str(tmp_path / f"first-{size}.png"))
+    example = page.locator("#chat button.example").first
+    assert in_viewport(page, page.locator("#message textarea")), "input below the fold"
+    assert in_viewport(page, example), "no example on the first screen"
+    assert "model" in page.locator("#model-card").inner_text()
+    example.click()  # runs at once: no Enter needed
+    wait_for_answer_text(page, "Encoding the video")
+    progress = last_answer(page)
+    assert in_viewport(page, progress), "progress is drawn outside the viewport"
+    assert "%" in progress.inner_text() and " s" in progress.inner_text()
+    page.locator("#message button[aria-label=Stop]").click()
+    assert seconds_until_idle(runaway_app) < STOP_SECONDS
+    page.close()
+
+
+def test_stop_while_encoding_and_while_decoding_masks_then_the_track_limit(
+    browser, runaway_app, tmp_path
+):
+    page = open_page(browser, runaway_app.url, "desktop")
+    stop = page.locator("#message button[aria-label=Stop]")
+
+    ask(page, "Where is the square?", long_video(tmp_path / "long.mp4"))
+    wait_for_answer_text(page, "Encoding the video")
+    time.sleep(0.5)
+    stop.click()
+    assert seconds_until_idle(runaway_app) < STOP_SECONDS, "encoding went on after Stop"
+    wait_for_answer_text(page, "Stopped.")
+
+    ask(page, "Where is the square?")
+    wait_for_answer_text(page, "Segmenting every frame")
+    stop.click()
+    assert seconds_until_idle(runaway_app) < STOP_SECONDS, "mask decoding went on after Stop"
+    wait_for_answer_text(page, "Stopped.")
+    assert "track 0" in last_answer(page).inner_text()  # the text that streamed stays
+
+    server = psutil.Process(runaway_app.process.pid)
+    before = server.memory_info().rss
+    peak = [before]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            peak[0] = max(peak[0], server.memory_info().rss)
+            time.sleep(0.05)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        ask(page, "Where is it now?")
+        page.wait_for_function(BOT_VIDEO_PLAYABLE)
+    finally:
+        done.set()
+        sampler.join()
+    page.screenshot(path=str(tmp_path / "track-limit.png"), full_page=True)
+    answer = page.locator("#chat .bot-row").filter(has_text="track 0").last.inner_text()
+    assert f"track {MAX_TRACKS - 1}" in answer and f"track {MAX_TRACKS}" not in answer
+    assert f"more than {MAX_TRACKS} objects" in page.locator("#chat").inner_text()
+    growth = peak[0] - before
+    print(f"\nserver RSS {before / 2**20:.0f} MiB, peak +{growth / 2**20:.0f} MiB")
+    assert growth < MEMORY_GROWTH_BYTES
+    page.close()
+
+
+def test_closing_the_tab_stops_the_turn(browser, runaway_app, tmp_path):
+    page = open_page(browser, runaway_app.url, "desktop")
+    ask(page, "Where is the square?", long_video(tmp_path / "other.mp4", corner=(20, 200)))
+    wait_for_answer_text(page, "Encoding the video")
+    page.close()
+    assert seconds_until_idle(runaway_app) < 2 * STOP_SECONDS
+
+
+def test_upload_ask_and_play_the_overlay(browser, app_url: str, tmp_path: Path):
+    page = open_page(browser, app_url, "desktop")
+    card = page.locator("#model-card").inner_text()
+    assert "tiny · float32 on cpu" in card and "/" not in card  # the model's name, no path
+    page.locator("#settings > button").first.click()
+    page.get_by_label("Always answer with a mask").check()
+    ask(page, "Where is the <b>racer</b> **now**?", VIDEO)
     page.wait_for_function(BOT_VIDEO_PLAYABLE)
     page.screenshot(path=str(tmp_path / "chat.png"), full_page=True)
 
     user = page.locator("#chat .user-row").last.inner_text()
-    bot = page.locator("#chat .bot-row").last
     assert "Where is the <b>racer</b> **now**?" in user  # the user's text stays text
-    tag = bot.get_by_text("track 0")
+    tag = page.locator("#chat .bot-row").get_by_text("track 0")
     assert tag.evaluate("node => getComputedStyle(node).backgroundColor") == "rgb(255, 38, 38)"
-    assert bot.get_by_text("masks.zip").is_visible()
+    assert page.locator("#chat").get_by_text("masks.zip").is_visible()
 
-    page.locator("#clear").click()
+    page.locator("#chat button[aria-label=Clear]").click()
     page.wait_for_function("() => document.querySelectorAll('#chat .message-row').length === 0")
+    page.close()
+
+
+def test_a_bad_upload_is_refused_and_the_previous_video_stays(browser, app_url, tmp_path):
+    bad = tmp_path / "broken.mp4"
+    bad.write_bytes(b"this is not a video")
+    page = open_page(browser, app_url, "phone")
+    page.locator("#settings > button").first.click()
+    page.get_by_label("Always answer with a mask").check()
+    ask(page, "Where is the racer?", VIDEO)
+    page.wait_for_function(BOT_VIDEO_PLAYABLE)
+    ask(page, "And here?", bad)
+    wait_for_answer_text(page, "keeps its previous video")
+    refusal = last_answer(page).inner_text()
+    assert "broken.mp4" in refusal and "/tmp" not in refusal
+    ask(page, "Where is it now?")
+    page.wait_for_function("() => document.querySelectorAll('#chat .bot-row video').length >= 2")
     page.close()

@@ -1,38 +1,36 @@
-"""The running app through gradio_client: two chat turns on one video, then the API."""
+"""The running app through gradio_client: the ``chat`` and ``segment`` endpoints (plain text,
+named and typed), two turns on one video, and a cancelled job that frees the queue."""
 
 from __future__ import annotations
 
 import io
+import time
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+from gradio_client.utils import Status
 from PIL import Image
 
+from tests.app.runaway_model import MAX_TRACKS, long_video, seconds_until_idle
 from videolisa.video import read_video
 
 pytestmark = pytest.mark.slow
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 VIDEO = PROJECT_ROOT / "assets" / "examples" / "dangerous.mp4"
-# sparse, dense, max new tokens, temperature, always answer with a mask, opacity
-WITH_MASK = (4, 1, 8, 0.0, True, 0.5)
-GENERATE = (4, 1, 8, 0.0, False, 0.5)
+# sparse, dense, max new tokens, temperature, always answer with a mask
+WITH_MASK = (4, 1, 8, 0.0, True)
+GENERATE = (4, 1, 8, 0.0, False)
+OUTPUTS = ["answer", "tracks", "overlay", "masks_zip", "notices"]
 
 
 @pytest.fixture(scope="module")
 def client(app_url: str) -> Client:
     return Client(app_url, verbose=False)
-
-
-def texts(message: dict) -> list[str]:
-    return [part["text"] for part in message["content"] if part["type"] == "text"]
-
-
-def files(message: dict) -> list[Path]:
-    return [Path(part["file"]) for part in message["content"] if part["type"] == "file"]
 
 
 def check_result(overlay: Path, masks_zip: Path, tracks: int) -> None:
@@ -71,42 +69,52 @@ def erode(mask: np.ndarray, steps: int = 3) -> np.ndarray:
     return mask
 
 
+def test_the_api_has_named_and_typed_parameters_and_outputs(client: Client):
+    api = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    assert set(api) == {"/chat", "/segment"}  # the UI's own events are private
+    chat = api["/chat"]
+    types = {p["parameter_name"]: p["python_type"]["type"] for p in chat["parameters"]}
+    assert types["message"] == "str"
+    assert {types[name] for name in ("frames_sparse", "frames_dense", "max_new_tokens")} == {"int"}
+    assert [output["label"] for output in chat["returns"]] == OUTPUTS
+    assert [output["label"] for output in api["/segment"]["returns"]] == OUTPUTS
+
+
 def test_two_chat_turns_then_the_segment_api(client: Client):
-    _, shown = client.predict(
-        {"text": "Where is the <TRK> star?", "files": [handle_file(VIDEO)]},
-        api_name="/add_message",
+    answer, tracks, overlay, masks_zip, notices = client.predict(
+        "Where is the <TRK> star?", handle_file(VIDEO), *WITH_MASK, api_name="/chat"
     )
-    assert [message["role"] for message in shown] == ["user", "user"]
-    assert texts(shown[1]) == ["Where is the &lt;TRK&gt; star?"]  # shown as typed, not as HTML
+    assert answer == "Sure, <TRK>." and notices == []  # plain text, no HTML
+    assert tracks == [{"track": 0, "color": "#ff2626", "masks": "masks/0/"}]
+    assert (Path(overlay).suffix, Path(masks_zip).suffix) == (".mp4", ".zip")
+    check_result(Path(overlay), Path(masks_zip), tracks=1)
 
-    chat = client.predict(*WITH_MASK, api_name="/respond")
-    answer = chat[-1]
-    assert answer["role"] == "assistant"
-    assert "track 0" in texts(answer)[0] and "rgb(255, 38, 38)" in texts(answer)[0]
-    overlay, masks_zip = files(answer)
-    assert (overlay.suffix, masks_zip.suffix) == (".mp4", ".zip")
-    check_result(overlay, masks_zip, tracks=1)
+    answer, tracks, *_ = client.predict("Is it moving?", None, *GENERATE, api_name="/chat")
+    assert answer and "<span" not in answer and len(tracks) == answer.count("<TRK>")
 
-    client.predict({"text": "Is it moving?", "files": []}, api_name="/add_message")
-    chat = client.predict(*GENERATE, api_name="/respond")
-    assert [message["role"] for message in chat] == [
-        "user",
-        "user",
-        "assistant",
-        "user",
-        "assistant",
-    ]
-    assert texts(chat[-1])
-
-    answer, overlay, masks_zip = client.predict(
+    answer, tracks, overlay, masks_zip, _ = client.predict(
         handle_file(VIDEO), "Segment the dangerous object.", api_name="/segment"
     )
-    assert answer == "Sure, <TRK>."
+    assert answer == "Sure, <TRK>." and len(tracks) == 1
     check_result(Path(overlay), Path(masks_zip), tracks=1)
 
 
 def test_a_turn_without_a_video_answers_with_a_message(client: Client):
     fresh = Client(client.src, verbose=False)
-    fresh.predict({"text": "What is this?", "files": []}, api_name="/add_message")
-    chat = fresh.predict(*WITH_MASK, api_name="/respond")
-    assert texts(chat[-1]) == ["No video yet. Attach a video or an image to your message."]
+    with pytest.raises(AppError, match=r"No video yet\. Attach a video or an image"):
+        fresh.predict("What is this?", None, *WITH_MASK, api_name="/chat")
+
+
+def test_a_cancelled_job_frees_the_queue(runaway_app, tmp_path):
+    runaway = Client(runaway_app.url, verbose=False)
+    video = handle_file(str(long_video(tmp_path / "long.mp4")))
+    job = runaway.submit("Where is it?", video, 4, 1, 16, 0.0, False, api_name="/chat")
+    while job.status().code != Status.ITERATING:  # streaming progress: the turn runs
+        time.sleep(0.05)
+    job.cancel()
+    assert seconds_until_idle(runaway_app) < 2.0
+    other = handle_file(str(long_video(tmp_path / "short.mp4", frames=4)))
+    start = time.perf_counter()
+    answer, tracks, *_ = runaway.predict("Where?", other, 4, 1, 16, 0.0, False, api_name="/chat")
+    assert len(tracks) == MAX_TRACKS and answer.endswith("…")
+    assert time.perf_counter() - start < 30  # not stuck behind the cancelled job

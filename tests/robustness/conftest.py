@@ -18,20 +18,7 @@ from PIL import Image
 
 from tests.app_server import AppServer, running_app
 from tests.conftest import golden_model_args
-from tests.media import encode_video
-
-
-def square_frames(
-    count: int, height: int, width: int, corner: tuple[int, int] = (0, 0), side: int = 8
-) -> np.ndarray:
-    """(count, H, W, 3) uint8: grey frames with a red square of ``side`` at ``corner`` (y, x)
-    moving one pixel right per frame (clipped to the frame)."""
-    frames = np.full((count, height, width, 3), 90, dtype=np.uint8)
-    top, left = corner
-    for index in range(count):
-        x = min(left + index, width - side)
-        frames[index, top : top + side, x : x + side] = (220, 30, 30)
-    return frames
+from tests.media import encode_video, square_frames
 
 
 def _audio_only(path: Path) -> Path:

@@ -67,13 +67,24 @@ def cli_args(golden_dir: Path, video: Path, out: Path) -> list[str]:
 
 
 def check_result(masks: list[np.ndarray], overlay: Path, expected: tuple[int, int, int]) -> None:
-    """Masks: one per frame at the input's size; overlay: as many frames, sides padded to even."""
+    """Masks: one per frame at the input's size; overlay: as many frames, sides padded to even
+    (a single image: overlay.png at the image's size)."""
     count, height, width = expected
     assert len(masks) == count
     assert all(mask.shape == (height, width) for mask in masks)
     assert all(set(np.unique(mask)) <= {0, 255} for mask in masks)
+    if count == 1:
+        assert overlay.name == "overlay.png"
+        assert np.asarray(Image.open(overlay)).shape == (height, width, 3)
+        return
     frames = read_video(overlay).frames
     assert frames.shape == (count, height + height % 2, width + width % 2, 3)
+
+
+def overlay_in(out: Path) -> Path:
+    """The overlay ``segment --out`` wrote: overlay.mp4, or overlay.png for an image."""
+    (overlay,) = out.glob("overlay.*")
+    return overlay
 
 
 # ---------------------------------------------------------------------------------- CLI
@@ -82,7 +93,7 @@ def test_cli_segments_unusual_media(name, media, golden_dir, tmp_path, capsys):
     out = tmp_path / "out"
     assert main(cli_args(golden_dir, media(name), out)) == 0
     pngs = sorted((out / "masks" / "0").glob("*.png"))
-    check_result([np.asarray(Image.open(png)) for png in pngs], out / "overlay.mp4", WORKS[name])
+    check_result([np.asarray(Image.open(png)) for png in pngs], overlay_in(out), WORKS[name])
     assert json.loads(capsys.readouterr().out)["num_frames"] == WORKS[name][0]
 
 
@@ -162,7 +173,7 @@ def test_service_refuses_bad_media_and_keeps_the_conversation(media, service, go
         assert reason in outcome.message and "\n" not in outcome.message
         assert conversation.session.history == history
         assert sorted(conversation.workdir.rglob("*")) == turn_files  # nothing half-written
-    conversation.attach(good)
+    conversation.attach(good)  # the same video again: the conversation goes on
     assert isinstance(list(service.run_turn(conversation, "And now?", SETTINGS))[-1], TurnDone)
-    assert len(conversation.session.history) == 2
+    assert len(conversation.session.history) == 4
     conversation.close()

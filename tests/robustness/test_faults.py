@@ -12,13 +12,7 @@ import torch
 
 import videolisa.inference.pipeline as pipeline_module
 import videolisa.outputs as outputs_module
-from videolisa.chat.service import (
-    INTERNAL_ERROR_MESSAGE,
-    OUT_OF_MEMORY_MESSAGE,
-    TurnDone,
-    TurnFailed,
-    TurnSettings,
-)
+from videolisa.chat.service import INTERNAL_ERROR_MESSAGE, TurnDone, TurnFailed, TurnSettings
 from videolisa.cli import main
 from videolisa.modeling.videolisa import VideoLISAModel
 
@@ -34,14 +28,13 @@ def turn(service, conversation, question="Where is it?", settings=FORCED):
     return list(service.run_turn(conversation, question, settings))[-1]
 
 
-def test_the_out_of_memory_message_says_what_to_change():
-    for advice in ("fewer frames", "--load-4bit", "--max-frames"):
-        assert advice in OUT_OF_MEMORY_MESSAGE
-
-
-def test_out_of_memory_while_encoding(service, conversation, monkeypatch):
+def test_out_of_memory_while_encoding(service, conversation, monkeypatch, caplog):
     monkeypatch.setattr(VideoLISAModel, "sam_image_embeddings", out_of_memory)
-    assert turn(service, conversation) == TurnFailed(OUT_OF_MEMORY_MESSAGE)
+    assert turn(service, conversation) == TurnFailed(
+        "Ran out of memory while reading and encoding 6 frames of 56×40. Use a shorter or "
+        "smaller video, or fewer frames (Settings)."
+    )
+    assert "--load-4bit" in caplog.text  # advice for the operator goes to the log
     assert len(service.cache) == 0 and conversation.session.history == []
     monkeypatch.undo()
     assert isinstance(turn(service, conversation), TurnDone)
@@ -50,8 +43,9 @@ def test_out_of_memory_while_encoding(service, conversation, monkeypatch):
 def test_out_of_memory_while_generating(service, conversation, monkeypatch):
     assert isinstance(turn(service, conversation), TurnDone)
     history = list(conversation.session.history)
-    monkeypatch.setattr(pipeline_module, "generate", out_of_memory)
-    assert turn(service, conversation, "And now?", GENERATE) == TurnFailed(OUT_OF_MEMORY_MESSAGE)
+    monkeypatch.setattr(pipeline_module, "generate_steps", out_of_memory)
+    failed = turn(service, conversation, "And now?", GENERATE)
+    assert isinstance(failed, TurnFailed) and "while writing the answer" in failed.message
     assert conversation.session.history == history
     monkeypatch.undo()
     assert isinstance(turn(service, conversation, "And now?", GENERATE), TurnDone)
@@ -68,31 +62,32 @@ def test_out_of_memory_on_the_command_line(golden_dir, tmp_path, monkeypatch, ca
     assert "--load-4bit" in error and "--max-frames" in error
 
 
-def dying_render(*args, **kwargs) -> Iterator[np.ndarray]:
+def dying_render(frames, *args, **kwargs) -> Iterator[np.ndarray]:
     """The first overlay frame, then a failure (a full disk, a killed encoder)."""
-    yield next(iter(overlay_frames(*args, **kwargs)))
+    yield render_overlay(frames[:1], *[a[:, :1] for a in args[:1]], *args[1:], **kwargs)[0]
     raise OSError(28, "No space left on device")
 
 
-overlay_frames = outputs_module.overlay_frames
+render_overlay = outputs_module.render_overlay
 
 
 def test_an_interrupted_render_leaves_no_result(service, conversation, monkeypatch):
-    monkeypatch.setattr(outputs_module, "overlay_frames", dying_render)
-    assert turn(service, conversation) == TurnFailed(INTERNAL_ERROR_MESSAGE)
+    monkeypatch.setattr(outputs_module, "render_overlay", dying_render)
+    assert turn(service, conversation) == TurnFailed(INTERNAL_ERROR_MESSAGE, "Sure, <TRK>.")
     assert list(conversation.workdir.iterdir()) == []  # no overlay, masks or temporary file
-    assert conversation.session.history == []
+    assert len(conversation.session.history) == 2  # the answer's text was said
     monkeypatch.undo()
     done = turn(service, conversation)
     assert isinstance(done, TurnDone) and done.overlay.is_file() and done.masks_zip.is_file()
 
 
 def test_an_interrupted_render_on_the_command_line(golden_dir, tmp_path, monkeypatch):
-    monkeypatch.setattr(outputs_module, "overlay_frames", dying_render)
+    monkeypatch.setattr(outputs_module, "render_overlay", dying_render)
     tower = golden_dir / "clip-vit-tiny-patch14-336"
     args = ["segment", "--model", str(golden_dir), "--vision-tower", str(tower)]
     args += ["--video", str(golden_dir / "frames"), "--prompt", "Where?", "--out", str(tmp_path)]
     with pytest.raises(OSError, match="No space left"):
         main([*args, "--frames-sparse", "4", "--frames-dense", "2"])
     assert not (tmp_path / "overlay.mp4").exists() and not (tmp_path / "result.json").exists()
+    assert not (tmp_path / "masks").exists()
     assert not list(tmp_path.glob(".*.part"))

@@ -69,6 +69,7 @@ def test_a_60_turn_conversation_is_trimmed_with_a_notice(service, conversation):
     history = []
     for index in range(60):
         history += [Message("user", f"Question {index}: {words}?"), Message("assistant", words)]
+    assert isinstance(turn(service, conversation, "Where is it?")[-1], TurnDone)
     conversation.session.history = history
     events = turn(service, conversation, "And where is it now?")
     assert isinstance(events[-1], TurnDone)

@@ -63,7 +63,10 @@ def model_card(choice: ModelChoice, precision: str, device: str) -> str:
             "backgrounds only**: use the examples below or videos like them. For real videos "
             f"use the published model: `{USE_PUBLISHED}`"
         )
-    return f"{runs}"
+    return (
+        f"{runs} — answers questions about a video and segments, on every frame, each object "
+        "its answer points at (reasoning, rules, several objects, follow-up questions)."
+    )
 
 
 TOY_MODEL_NOTICE = (

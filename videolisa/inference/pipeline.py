@@ -281,14 +281,16 @@ class VideoLISAPipeline:
         """Binary masks (logit > 0) of every track, a chunk of frames at a time, in frame order.
 
         Streams over the video's SAM embeddings (recomputing those beyond the memory budget once
-        per chunk for all tracks) and decodes at most ``decode_batch`` frames per call; a chunk
-        holds at most ``max_chunk_bytes`` of masks (at least one frame), so memory stays bounded
-        by the chunk, never tracks × frames × H × W. ``track_embeddings`` is (K, out_dim)."""
+        per chunk for all tracks). A chunk is at most ``decode_batch`` decoded masks (frames ×
+        tracks, at least one frame, so each step takes about the same time whatever the number
+        of tracks) and at most ``max_chunk_bytes`` of masks, so memory stays bounded by the
+        chunk, never tracks × frames × H × W. ``track_embeddings`` is (K, out_dim)."""
         height, width = encoded.original_hw
         num_tracks = len(track_embeddings)
         if num_tracks == 0:
             return
-        batch = max(1, min(decode_batch, max_chunk_bytes // (num_tracks * height * width)))
+        frame_bytes = num_tracks * height * width
+        batch = max(1, min(decode_batch // num_tracks, max_chunk_bytes // frame_bytes))
         for window, embeddings in encoded.sam.chunks():
             for begin in range(0, len(embeddings), batch):
                 part = embeddings[begin : begin + batch]
