@@ -10,11 +10,15 @@ import time
 import urllib.request
 
 import pytest
+from gradio_client import Client, handle_file
 
 from tests.app_server import running_app
 from tests.conftest import PROJECT_ROOT
+from tests.media import encode_video, square_frames
+from videolisa.chat.models import TOY_MODEL_NOTICE
 
 README = PROJECT_ROOT / "README.md"
+EXAMPLE = PROJECT_ROOT / "assets" / "examples" / "shapes.mp4"
 
 
 def quick_start_commands() -> list[str]:
@@ -37,14 +41,29 @@ def test_the_quick_start_installs_as_ci_does_then_runs_the_app():
 
 
 @pytest.mark.slow
-def test_python_app_py_serves_the_bundled_model(tmp_path):
-    with (
-        running_app(tmp_path, []) as server,  # no --model: the Quick start's command
-        urllib.request.urlopen(f"{server.url}/config", timeout=10) as response,
-    ):
-        config = response.read().decode()
+def test_python_app_py_serves_the_bundled_model_and_says_what_it_knows(tmp_path):
+    grey = encode_video(tmp_path / "grey.mp4", square_frames(6, 48, 64))  # not the toy world
+    with running_app(tmp_path / "app", []) as server:  # no --model: the Quick start's command
+        with urllib.request.urlopen(f"{server.url}/config", timeout=10) as response:
+            config = response.read().decode()
+        client = Client(server.url, verbose=False)
+        toy = client.predict(
+            "Can you segment the star?",
+            handle_file(str(EXAMPLE)),
+            8,
+            2,
+            32,
+            0.0,
+            False,
+            api_name="/chat",
+        )
+        other = client.predict(
+            "Where is the square?", handle_file(str(grey)), 8, 2, 32, 0.0, False, api_name="/chat"
+        )
     assert "videolisa-toy" in config and "knows coloured shapes" in config
     assert "/assets/models" not in config  # the model's name, not a server path
+    assert toy[-1] == []  # notices
+    assert other[-1] == ["New video: the conversation starts over.", TOY_MODEL_NOTICE]
 
 
 def test_help_answers_at_once():
