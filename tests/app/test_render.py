@@ -63,7 +63,8 @@ def test_examples_for_the_toy_model_come_first_and_the_rest_say_what_they_need()
     toy = app.load_examples(toy=True)
     answered = [e for e in toy if "published model" not in e["display_text"]]
     assert answered and toy[: len(answered)] == answered
-    assert all(e["display_text"].endswith("(for the published model)") for e in toy[len(answered) :])
+    rest = toy[len(answered) :]
+    assert all(e["display_text"].endswith("(for the published model)") for e in rest)
     published = app.load_examples(toy=False)
     assert all(e["display_text"] == e["text"] for e in published)
     assert all(Path(file).is_file() for e in published for file in e["files"])
