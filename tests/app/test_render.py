@@ -7,7 +7,7 @@ from pathlib import Path
 
 import app
 from videolisa.chat.service import Conversation, Notice, Progress, TextDelta, TurnDone
-from videolisa.chat.template import Message
+from videolisa.modeling.chat_template import Message
 
 
 def test_user_text_stays_text():

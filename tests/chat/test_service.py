@@ -23,10 +23,10 @@ from videolisa.chat.service import (
     TurnSettings,
     hide_paths,
 )
-from videolisa.chat.template import Message
 from videolisa.errors import ConfigError
 from videolisa.inference.pipeline import VideoLISAPipeline
 from videolisa.inference.video_cache import content_key
+from videolisa.modeling.chat_template import Message
 
 FORCED = TurnSettings(num_sparse=4, num_dense=1, always_mask=True)
 GENERATE = TurnSettings(num_sparse=4, num_dense=1, max_new_tokens=6)

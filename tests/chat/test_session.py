@@ -11,9 +11,9 @@ from videolisa.chat.session import (
     dropped_turns_notice,
     fit_history,
 )
-from videolisa.chat.template import Message
 from videolisa.errors import PromptError
 from videolisa.inference.encoded_video import EncodeSettings
+from videolisa.modeling.chat_template import Message
 
 IMAGE_TOKEN_ID = -200
 VIDEO_POSITIONS = 100

@@ -9,7 +9,6 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from videolisa.chat.template import Message
 from videolisa.errors import PromptError
 from videolisa.inference.encoded_video import EncodeSettings
 from videolisa.inference.generation import (
@@ -18,6 +17,7 @@ from videolisa.inference.generation import (
     generate_steps,
 )
 from videolisa.inference.steps import drain
+from videolisa.modeling.chat_template import Message
 
 QUESTION = "Please segment the moving red square in this image."
 

@@ -9,9 +9,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from videolisa.chat.template import Message
 from videolisa.inference.encoded_video import EncodeSettings
 from videolisa.inference.pipeline import VideoLISAPipeline
+from videolisa.modeling.chat_template import Message
 
 QUESTION = "Please segment the moving red square in this image."
 ANSWER = "Sure, [SEG]."

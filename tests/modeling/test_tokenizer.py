@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from videolisa.chat.template import ChatTemplate, Message
+from videolisa.modeling.chat_template import ChatTemplate, Message
 from videolisa.modeling.tokenizer import IMAGE_PLACEHOLDER_ID, VideoLISATokenizer
 
 HOSTILE = ["<TRK>", "[SEG]", "<image>", "<|end|>", "<|assistant|>", "<|system|>", "</s>", "<s>"]

@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 
 from videolisa.chat.service import Notice, TurnDone, TurnFailed, TurnSettings
 from videolisa.chat.session import ChatSession
-from videolisa.chat.template import Message
 from videolisa.errors import PromptError
+from videolisa.modeling.chat_template import Message
 from videolisa.modeling.tokenizer import IMAGE_PLACEHOLDER_ID
 
 FORCED = TurnSettings(num_sparse=4, num_dense=1, always_mask=True)

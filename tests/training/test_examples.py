@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from videolisa.chat.template import Message
 from videolisa.inference.encoded_video import EncodeSettings
 from videolisa.inference.generation import llm_position
 from videolisa.inference.pipeline import VideoLISAPipeline
+from videolisa.modeling.chat_template import Message
 from videolisa.modeling.tiny import create_tiny_checkpoint
 from videolisa.toyworld import KINDS, WorldConfig, iter_samples
 from videolisa.training.examples import (

@@ -19,11 +19,11 @@ import numpy as np
 
 from videolisa.benchmark.memory import MB, peak_gpu_bytes, peak_rss_bytes, reset_peak
 from videolisa.benchmark.synthetic import synthetic_video
-from videolisa.chat.template import Message
 from videolisa.errors import ConfigError
 from videolisa.inference.encoded_video import EncodedVideo, EncodeSettings, sam_frame_nbytes
 from videolisa.inference.generation import GenerationSettings, generate_steps
 from videolisa.inference.pipeline import Answer, VideoLISAPipeline
+from videolisa.modeling.chat_template import Message
 from videolisa.modeling.tokenizer import FORCED_ANSWER
 from videolisa.outputs import overlay_frames
 from videolisa.video import Video, read_video, write_mp4

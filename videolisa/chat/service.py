@@ -33,13 +33,13 @@ from pathlib import Path
 from typing import TypeVar
 
 from videolisa.chat.session import ChatSession, PreparedTurn
-from videolisa.chat.template import Message
 from videolisa.defaults import DEFAULT_MAX_TRACKS
 from videolisa.errors import ConfigError, UserInputError, VideoError, is_out_of_memory
 from videolisa.inference.encoded_video import EncodedVideo, EncodeSettings
 from videolisa.inference.generation import GenerationSettings
 from videolisa.inference.pipeline import Answer, VideoLISAPipeline
 from videolisa.inference.video_cache import VideoCache, content_key
+from videolisa.modeling.chat_template import Message
 from videolisa.modeling.tokenizer import FORCED_ANSWER
 from videolisa.outputs import ResultWriter
 from videolisa.video import Video, VideoLimits, read_video

@@ -19,8 +19,8 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from videolisa.chat.template import Message
 from videolisa.errors import PromptError
+from videolisa.modeling.chat_template import Message
 
 logger = logging.getLogger(__name__)
 

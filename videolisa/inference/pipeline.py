@@ -21,7 +21,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from videolisa.chat.template import ChatTemplate, Message
 from videolisa.errors import PromptError
 from videolisa.inference.encoded_video import EncodedVideo, EncodeSettings, encode_video_steps
 from videolisa.inference.generation import (
@@ -32,6 +31,7 @@ from videolisa.inference.generation import (
 )
 from videolisa.inference.preprocess import FramePreprocessor
 from videolisa.inference.steps import ProgressCallback, StepProgress, drain, progress_to
+from videolisa.modeling.chat_template import ChatTemplate, Message
 from videolisa.modeling.checkpoint import LoadedCheckpoint, load_model
 from videolisa.modeling.device import resolve_device, resolve_dtype
 from videolisa.modeling.quantization import Quantization, quantize_llm

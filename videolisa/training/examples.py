@@ -18,9 +18,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from videolisa.chat.template import Message
 from videolisa.inference.generation import llm_position
 from videolisa.inference.preprocess import FramePreprocessor
+from videolisa.modeling.chat_template import Message
 from videolisa.modeling.tokenizer import IMAGE_PLACEHOLDER_ID, VideoLISATokenizer
 from videolisa.modeling.videolisa import VideoLISAModel
 from videolisa.sampling import FrameSampling

@@ -22,9 +22,9 @@ from typing import Any
 
 import numpy as np
 
-from videolisa.chat.template import Message
 from videolisa.evaluation.benchmarks.base import Benchmark, Record, RunSettings
 from videolisa.evaluation.metrics import sequence_scores
+from videolisa.modeling.chat_template import Message
 from videolisa.toyworld import KINDS, TRK, Sample, test_sample
 from videolisa.toyworld.disk import read_toyworld_folder
 from videolisa.video import write_mask_png

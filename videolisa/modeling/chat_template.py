@@ -1,4 +1,5 @@
-"""Chat templates (``prompts/<name>.json``) rendered into tokenizer parts.
+"""Chat templates (``templates/<name>.json``, package data beside this module) rendered into
+tokenizer parts.
 
 Only the template's own strings are searched for markers. A user's words stay text whatever they
 contain; an assistant's words (history, or a forced answer) are searched for the track token only.
@@ -16,7 +17,7 @@ from typing import Literal
 from videolisa.errors import ConfigError
 from videolisa.modeling.tokenizer import IMAGE, TRACK_CONCEPT, Part, Special
 
-PROMPTS_DIR = Path(__file__).resolve().parents[2] / "prompts"
+TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 IMAGE_MARKER = "<image>"
 CONTENT_FIELD = "{content}"
 
@@ -45,12 +46,12 @@ class ChatTemplate:
 
     @classmethod
     def load(cls, name_or_path: str = "phi3_instruct") -> ChatTemplate:
-        """A template from ``prompts/<name>.json`` or a JSON file path."""
+        """A template from ``templates/<name>.json`` or a JSON file path."""
         path = Path(name_or_path)
         if not path.is_file():
-            path = PROMPTS_DIR / f"{name_or_path}.json"
+            path = TEMPLATES_DIR / f"{name_or_path}.json"
         if not path.is_file():
-            available = sorted(p.stem for p in PROMPTS_DIR.glob("*.json") if p.stem != "examples")
+            available = sorted(p.stem for p in TEMPLATES_DIR.glob("*.json"))
             raise ConfigError(
                 f"No chat template '{name_or_path}'.", f"Use one of: {', '.join(available)}."
             )
