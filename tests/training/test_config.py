@@ -80,6 +80,8 @@ def test_a_config_written_before_auxiliary_weights_loads():
         ({"output_dir": "o", "kind_weights": {"text": 2.0}}, "Use some of: attribute"),
         ({"output_dir": "o", "kind_weights": {"attribute": 0}}, "positive weights"),
         ({"output_dir": "o", "world": {"max_frame": 9}}, "Allowed: .*max_frames"),
+        ({"output_dir": "o", "frames_dense": 2, "mask_frames": 3}, "mask_frames"),
+        ({"output_dir": "o", "toyworld_kinds": ["chat"]}, "conversation"),
         ({"output_dir": "o", "world": {"min_size": 8}}, "min_size"),
         ({"output_dir": "o", "model_sizes": {"layers": 2}}, "Allowed: .*num_layers"),
         ({"output_dir": "o", "auxiliary_weights": {"probe": 1.0}}, "Allowed: .*attribute_probe"),

@@ -203,3 +203,16 @@ def test_an_encoded_video_of_another_example_is_rejected(tiny, samples):
     features = visual_features(tiny.model, tiny.preprocessor, other)
     with pytest.raises(ValueError, match="not the example's"):
         example_losses(tiny.model, example, features, LossWeights())
+
+
+def test_mask_losses_on_some_of_the_dense_frames(tiny, samples):
+    example = _example(tiny, samples["several"][0])
+    with torch.no_grad():
+        features = visual_features(tiny.model, tiny.preprocessor, example, [1])
+        outputs = example_losses(tiny.model, example, features, LossWeights())
+    assert features.mask_frames == (example.sampling.dense_frames[1],)
+    assert features.sam_embeddings.shape[0] == 1
+    assert outputs.mask_logits.shape[:2] == (len(example.track_positions), 1)
+    assert len(features.video_tokens) == len(
+        visual_features(tiny.model, tiny.preprocessor, example).video_tokens
+    )  # the LLM still sees every dense frame

@@ -21,7 +21,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from videolisa.errors import ConfigError
-from videolisa.toyworld.questions import KINDS, SUBTYPES, TRK, Turn, make_conversation
+from videolisa.toyworld.questions import (
+    CONVERSATION,
+    KINDS,
+    SUBTYPES,
+    TRK,
+    Turn,
+    is_well_formed,
+    make_conversation,
+    make_long_conversation,
+)
 from videolisa.toyworld.world import (
     COLOURS,
     SHAPES,
@@ -33,7 +42,9 @@ from videolisa.toyworld.world import (
 
 __all__ = [
     "COLOURS",
+    "CONVERSATION",
     "KINDS",
+    "SAMPLE_KINDS",
     "SHAPES",
     "SUBTYPES",
     "TEST_ENTROPY",
@@ -44,6 +55,7 @@ __all__ = [
     "WorldConfig",
     "check_kinds",
     "generate_sample",
+    "is_well_formed",
     "iter_samples",
     "test_sample",
     "test_set",
@@ -53,6 +65,8 @@ __all__ = [
 TEST_ENTROPY = 0x70E57_5E75  # entropy of the held-out test sets; spawn keys keep them apart
 _TRAIN_DOMAIN, _TEST_DOMAIN = 0, 1
 _MAX_QUESTION_ATTEMPTS = 200
+# what a sample can be: one of KINDS, or a long conversation mixing them (not written to disk)
+SAMPLE_KINDS: tuple[str, ...] = (*KINDS, CONVERSATION)
 
 
 @dataclass(frozen=True, eq=False)
@@ -80,13 +94,13 @@ class Sample:
             raise ValueError(f"a track object is not one of the {len(self.masks)} masks")
 
 
-def check_kinds(kinds: Sequence[str]) -> tuple[str, ...]:
-    """``kinds`` as a tuple, or :class:`ConfigError` if empty or one is unknown."""
-    unknown = [k for k in kinds if k not in KINDS]
+def check_kinds(kinds: Sequence[str], allowed: Sequence[str] = KINDS) -> tuple[str, ...]:
+    """``kinds`` as a tuple, or :class:`ConfigError` if empty or one is not ``allowed``."""
+    unknown = [k for k in kinds if k not in allowed]
     if unknown or not kinds:
         raise ConfigError(
             f"Unknown question kinds: {', '.join(map(repr, unknown)) or 'none given'}.",
-            f"Use one or more of: {', '.join(KINDS)}.",
+            f"Use one or more of: {', '.join(allowed)}.",
         )
     return tuple(kinds)
 
@@ -98,21 +112,26 @@ def generate_sample(
     *,
     video_id: str | None = None,
 ) -> Sample:
-    """Draw a video and a conversation of ``kind`` about it.
+    """Draw a video and a conversation of ``kind`` (one of :data:`SAMPLE_KINDS`) about it.
 
     A subtype of ``kind`` (see ``SUBTYPES``) is drawn first, evenly, and scenes are redrawn until
-    one allows a clear question of it. ``video_id`` defaults to one drawn from ``rng``.
+    one allows a clear question of it; a :data:`CONVERSATION` has no subtype. ``video_id``
+    defaults to one drawn from ``rng``.
     """
-    check_kinds([kind])
+    check_kinds([kind], SAMPLE_KINDS)
     config = config or WorldConfig()
     drawn_id = f"toy_{int(rng.integers(2**63)):016x}"
-    subtypes = SUBTYPES[kind]
-    subtype = subtypes[int(rng.integers(len(subtypes)))]
+    if kind != CONVERSATION:
+        subtypes = SUBTYPES[kind]
+        subtype = subtypes[int(rng.integers(len(subtypes)))]
     for attempt in range(_MAX_QUESTION_ATTEMPTS):
         scene = sample_scene(rng, config)
-        # Keep to the drawn subtype for half the attempts, then take any the config allows.
-        wanted = subtype if attempt < _MAX_QUESTION_ATTEMPTS // 2 else None
-        turns = make_conversation(rng, kind, scene, wanted)
+        if kind == CONVERSATION:
+            turns = make_long_conversation(rng, scene)
+        else:
+            # Keep to the drawn subtype for half the attempts, then take any the config allows.
+            wanted = subtype if attempt < _MAX_QUESTION_ATTEMPTS // 2 else None
+            turns = make_conversation(rng, kind, scene, wanted)
         if turns is not None:
             frames = render_frames(rng, scene, config)
             return Sample(frames, scene.masks, scene.objects, turns, kind, video_id or drawn_id)
@@ -136,7 +155,7 @@ def iter_samples(
 
     Sample ``i`` is ``train_sample(seed, i, kinds[i % len(kinds)], config)``.
     """
-    kinds = check_kinds(kinds)
+    kinds = check_kinds(kinds, SAMPLE_KINDS)
     if seed < 0:
         raise ConfigError(f"Seed {seed} is negative.", "Use a seed >= 0.")
 
@@ -152,7 +171,7 @@ def iter_samples(
 def test_sample(kind: str, index: int, config: WorldConfig | None = None) -> Sample:
     """Held-out sample ``index`` of ``kind`` (a fixed seed, disjoint from training); depends on
     nothing else, so any one of a test set can be drawn alone."""
-    check_kinds([kind])
+    check_kinds([kind], SAMPLE_KINDS)
     seed = np.random.SeedSequence(
         TEST_ENTROPY, spawn_key=(_TEST_DOMAIN, zlib.crc32(kind.encode()), index)
     )
@@ -163,5 +182,5 @@ def test_sample(kind: str, index: int, config: WorldConfig | None = None) -> Sam
 
 def test_set(kind: str, n: int, config: WorldConfig | None = None) -> list[Sample]:
     """The first ``n`` held-out samples of ``kind`` (fixed seeds, disjoint from training)."""
-    check_kinds([kind])
+    check_kinds([kind], SAMPLE_KINDS)
     return [test_sample(kind, i, config) for i in range(n)]

@@ -15,12 +15,14 @@ Size means area: the pixels of the whole shape. Segmentation answers contain the
 :data:`TRK` once per tracked object. Several objects are listed in canonical order: left to
 right by the centroid x of their visible pixels on the first frame where all of them are visible
 (groups whose centroids there are closer than :data:`ORDER_GAP` pixels are not asked about).
+Every answer is a sentence of :data:`ANSWER_GRAMMAR`.
 """
 
 from __future__ import annotations
 
 import functools
 import itertools
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -28,7 +30,7 @@ from typing import TypeVar
 
 import numpy as np
 
-from videolisa.toyworld.world import SHAPES, Scene
+from videolisa.toyworld.world import COLOURS, SHAPES, Scene
 
 _T = TypeVar("_T")
 
@@ -44,6 +46,11 @@ SUBTYPES: dict[str, tuple[str, ...]] = {
     "multi_turn": ("colour", "shape", "moving", "way"),
 }
 KINDS: tuple[str, ...] = tuple(SUBTYPES)
+# A longer conversation about one video, its turns drawn from every kind above (follow-ups right
+# after the question they follow). Not one of KINDS: its middle turns track objects, which the
+# ReasonVOS layout on disk cannot hold.
+CONVERSATION = "conversation"
+CONVERSATION_TURNS = 5
 SIZE_MARGIN = 1.3
 SPEED_MARGIN = 1.5
 DOMINANCE = 2.0
@@ -96,6 +103,34 @@ _COUNT_ALL = (
 )
 
 
+def _answer_grammar() -> re.Pattern[str]:
+    """Every answer the toy world gives, as one regular expression."""
+    colour = "|".join(COLOURS)
+    shape = "|".join(SHAPES)
+    plural = "|".join(PLURALS[s] for s in SHAPES)
+    trk = re.escape(TRK)
+    sentences = [
+        re.escape(SINGLE_ANSWER),
+        rf"Sure, they are {trk}(?:, {trk})* and {trk}\.",
+        rf"There is 1 (?:object|(?:{colour}) object|{shape})\.",
+        rf"There are [2-9] (?:objects|(?:{colour}) objects|{plural})\.",
+        rf"It is (?:{colour})\.",
+        rf"It is a (?:{shape})\.",
+        r"Yes, it moves\.",
+        r"No, it does not move\.",
+        rf"It moves (?:{'|'.join(_DIRECTION_ANSWERS.values())})\.",
+    ]
+    return re.compile("|".join(f"(?:{s})" for s in sentences))
+
+
+ANSWER_GRAMMAR = _answer_grammar()
+
+
+def is_well_formed(answer: str) -> bool:
+    """Whether ``answer`` (surrounding spaces aside) is one sentence of the toy world's answers."""
+    return ANSWER_GRAMMAR.fullmatch(answer.strip()) is not None
+
+
 @dataclass(frozen=True)
 class Turn:
     """One question and its answer; ``track_objects`` has one object id per TRK, in order."""
@@ -136,7 +171,7 @@ class _Referent:
     mentions: frozenset[str]
 
 
-class _Facts:
+class SceneFacts:
     """What can be read off a scene: areas, speeds, per-frame steps, first frames seen."""
 
     def __init__(self, scene: Scene) -> None:
@@ -183,7 +218,7 @@ def _extreme(values: np.ndarray, ids: Sequence[int], margin: float, *, largest: 
     return ranked[0] if clear else None
 
 
-def _attribute_referents(facts: _Facts) -> Iterable[_Referent]:
+def _attribute_referents(facts: SceneFacts) -> Iterable[_Referent]:
     colours = Counter(o.colour for o in facts.objects)
     shapes = Counter(o.shape for o in facts.objects)
     pairs = Counter((o.colour, o.shape) for o in facts.objects)
@@ -198,7 +233,7 @@ def _attribute_referents(facts: _Facts) -> Iterable[_Referent]:
                 yield _Referent(o.obj_id, (phrase,), "attribute", subtype, mentions)
 
 
-def _motion_referents(facts: _Facts) -> Iterable[_Referent]:
+def _motion_referents(facts: SceneFacts) -> Iterable[_Referent]:
     motion = frozenset({"motion"})
     for direction, (clause, participle) in _DIRECTION_PHRASES.items():
         strict = facts.having(lambda n, d=direction: facts.moves(n, d, strict=True))
@@ -221,7 +256,7 @@ def _motion_referents(facts: _Facts) -> Iterable[_Referent]:
         yield _Referent(last, phrases, "motion", "enters last", motion)
 
 
-def _comparisons(facts: _Facts) -> Iterable[_Referent]:
+def _comparisons(facts: SceneFacts) -> Iterable[_Referent]:
     moving = facts.having(lambda n: facts.speed[n] > 0)
     for largest, phrases in (
         (True, ("the fastest object", "the object that moves fastest")),
@@ -250,13 +285,13 @@ def _segment(ref: _Referent) -> _Option:
     return _Option(phrasings, SINGLE_ANSWER, (ref.obj_id,))
 
 
-def _referent_options(facts: _Facts, family: str) -> Iterable[tuple[str, tuple[_Option, ...]]]:
+def _referent_options(facts: SceneFacts, family: str) -> Iterable[tuple[str, tuple[_Option, ...]]]:
     for ref in facts.referents:
         if ref.family == family:
             yield ref.subtype, (_segment(ref),)
 
 
-def _rule_options(facts: _Facts) -> Iterable[tuple[str, tuple[_Option, ...]]]:
+def _rule_options(facts: SceneFacts) -> Iterable[tuple[str, tuple[_Option, ...]]]:
     objects, area, speed = facts.objects, facts.area, facts.speed
     pairs = Counter((o.colour, o.shape) for o in objects)
     found: list[tuple[str, str, str, str, list[int]]] = []  # subtype, rule, np, predicate, ids
@@ -290,7 +325,7 @@ def _rule_options(facts: _Facts) -> Iterable[tuple[str, tuple[_Option, ...]]]:
             yield subtype, (_Option(phrasings, SINGLE_ANSWER, (ids[0],)),)
 
 
-def _left_to_right(facts: _Facts, members: Sequence[int]) -> tuple[int, ...] | None:
+def _left_to_right(facts: SceneFacts, members: Sequence[int]) -> tuple[int, ...] | None:
     """``members`` sorted by visible centroid x on the first frame showing all of them."""
     together = np.flatnonzero(facts.seen[list(members)].all(axis=0))
     if len(together) == 0:
@@ -302,7 +337,7 @@ def _left_to_right(facts: _Facts, members: Sequence[int]) -> tuple[int, ...] | N
     return ordered if min(gaps) >= ORDER_GAP else None
 
 
-def _several_options(facts: _Facts) -> Iterable[tuple[str, tuple[_Option, ...]]]:
+def _several_options(facts: SceneFacts) -> Iterable[tuple[str, tuple[_Option, ...]]]:
     objects = facts.objects
     groups = [
         ("static", _STATIC_GROUP, facts.having(lambda n: facts.speed[n] == 0)),
@@ -328,7 +363,7 @@ def _there_are(count: int, singular: str, plural: str) -> str:
     return f"There is 1 {singular}." if count == 1 else f"There are {count} {plural}."
 
 
-def _about_options(facts: _Facts) -> Iterable[tuple[str, _Option, int]]:
+def _about_options(facts: SceneFacts) -> Iterable[tuple[str, _Option, int]]:
     """(subtype, text question, object) about one described object."""
     for ref in facts.referents:
         obj, direction = facts.objects[ref.obj_id], facts.direction(ref.obj_id)
@@ -346,7 +381,7 @@ def _about_options(facts: _Facts) -> Iterable[tuple[str, _Option, int]]:
                 yield subtype, _Option(phrasings, answer), ref.obj_id
 
 
-def _text_options(facts: _Facts) -> Iterable[tuple[str, tuple[_Option, ...]]]:
+def _text_options(facts: SceneFacts) -> Iterable[tuple[str, tuple[_Option, ...]]]:
     objects = facts.objects
     yield "count", (_Option(_COUNT_ALL, _there_are(len(objects), "object", "objects")),)
     for colour, count in Counter(o.colour for o in objects).items():
@@ -360,12 +395,13 @@ def _text_options(facts: _Facts) -> Iterable[tuple[str, tuple[_Option, ...]]]:
         yield subtype, (option,)
 
 
-def _multi_turn_options(facts: _Facts) -> Iterable[tuple[str, tuple[_Option, ...]]]:
+def _multi_turn_options(facts: SceneFacts) -> Iterable[tuple[str, tuple[_Option, ...]]]:
     for subtype, option, obj_id in _about_options(facts):
         yield subtype, (option, _Option(FOLLOW_UPS, SINGLE_ANSWER, (obj_id,)))
 
 
-_OPTIONS: dict[str, Callable[[_Facts], Iterable[tuple[str, tuple[_Option, ...]]]]] = {
+_MAX_DRAWS = 100  # draws of a question for a long conversation before giving up on a scene
+_OPTIONS: dict[str, Callable[[SceneFacts], Iterable[tuple[str, tuple[_Option, ...]]]]] = {
     "attribute": functools.partial(_referent_options, family="attribute"),
     "motion": functools.partial(_referent_options, family="motion"),
     "comparison": functools.partial(_referent_options, family="comparison"),
@@ -390,10 +426,34 @@ def make_conversation(
     asked; otherwise each subtype the scene allows is equally likely.
     """
     by_subtype: dict[str, list[tuple[_Option, ...]]] = {}
-    for found, options in _OPTIONS[kind](_Facts(scene)):
+    for found, options in _OPTIONS[kind](SceneFacts(scene)):
         if subtype in (None, found):
             by_subtype.setdefault(found, []).append(options)
     if not by_subtype:
         return None
     conversation = _pick(rng, by_subtype[_pick(rng, sorted(by_subtype))])
+    return tuple(Turn(_pick(rng, o.phrasings), o.answer, o.tracks) for o in conversation)
+
+
+def make_long_conversation(
+    rng: np.random.Generator, scene: Scene, turns: int = CONVERSATION_TURNS
+) -> tuple[Turn, ...] | None:
+    """A conversation of exactly ``turns`` turns about ``scene``, or None if the scene allows
+    none: each step draws a kind, then one of its questions (a text question and its follow-up
+    "Segment it." come together); a question is not asked twice."""
+    facts = SceneFacts(scene)
+    pools = {kind: [options for _, options in _OPTIONS[kind](facts)] for kind in KINDS}
+    kinds = sorted(kind for kind, options in pools.items() if options)
+    conversation: list[_Option] = []
+    asked: set[tuple[str, ...]] = set()
+    for _ in range(_MAX_DRAWS):
+        if len(conversation) == turns or not kinds:
+            break
+        options = _pick(rng, pools[_pick(rng, kinds)])
+        if len(conversation) + len(options) > turns or options[0].phrasings in asked:
+            continue
+        asked.add(options[0].phrasings)
+        conversation += options
+    if len(conversation) != turns:
+        return None
     return tuple(Turn(_pick(rng, o.phrasings), o.answer, o.tracks) for o in conversation)

@@ -19,7 +19,7 @@ from typing import Any
 
 from videolisa.errors import ConfigError
 from videolisa.modeling.tiny import TinySizes
-from videolisa.toyworld import WorldConfig
+from videolisa.toyworld import SAMPLE_KINDS, WorldConfig, check_kinds
 from videolisa.training.auxiliary import check_weights
 
 DATA_KINDS = ("toyworld",)
@@ -69,6 +69,7 @@ class TrainConfig:
     lora: LoraSettings | None = None  # None: train the LLM fully (from scratch)
     frames_sparse: int = 8
     frames_dense: int = 2
+    mask_frames: int | None = None  # SAM and the mask losses on this many dense frames (random)
     steps: int = 1000
     batch_size: int = 4
     grad_accumulation: int = 1
@@ -99,6 +100,7 @@ class TrainConfig:
         _choice("mixed_precision", self.mixed_precision, PRECISIONS)
         if self.init == "pretrained" and not self.init_from:
             raise ConfigError("init 'pretrained' needs init_from (a checkpoint folder or hub id).")
+        check_kinds(self.toyworld_kinds, SAMPLE_KINDS)
         if len(self.curriculum_steps) != max(0, len(self.toyworld_kinds) - 1):
             raise ConfigError(
                 f"curriculum_steps has {len(self.curriculum_steps)} entries for "
@@ -122,6 +124,12 @@ class TrainConfig:
             "log_every",
         ):
             _positive(name, getattr(self, name))
+        if self.mask_frames is not None and not 1 <= self.mask_frames <= self.frames_dense:
+            raise ConfigError(
+                f"mask_frames must be between 1 and frames_dense ({self.frames_dense}), got "
+                f"{self.mask_frames}.",
+                "Leave it out to compute the mask losses on every dense frame.",
+            )
         for name in ("sam_pretrain_steps", "warmup_steps", "decay_steps"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be 0 or more.")

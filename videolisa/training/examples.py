@@ -129,26 +129,34 @@ class VisualFeatures:
 
     sampling: FrameSampling
     video_tokens: torch.Tensor  # (S + D * L, H) Sparse-Dense tokens
-    dense_sam_embeddings: torch.Tensor  # (D, C, e, e) SAM embeddings of the dense frames
+    mask_frames: tuple[int, ...]  # (M,) the video frames SAM encoded: dense frames, or some
+    sam_embeddings: torch.Tensor  # (M, C, e, e) their SAM embeddings
     resized_hw: tuple[int, int]
     original_hw: tuple[int, int]
 
 
 def visual_features(
-    model: VideoLISAModel, preprocessor: FramePreprocessor, example: TrainingExample
+    model: VideoLISAModel,
+    preprocessor: FramePreprocessor,
+    example: TrainingExample,
+    mask_positions: Sequence[int] | None = None,
 ) -> VisualFeatures:
     """CLIP on the sparse frames and SAM on the dense frames only: the mask losses look at
-    nothing else, so the other frames are never encoded during training."""
+    nothing else, so the other frames are never encoded during training. ``mask_positions``
+    (indices into the dense frames, default all) limits SAM and so the mask losses to some."""
     device = model.device
     sampling = example.sampling
     pixels = preprocessor.clip_pixels(example.frames[list(sampling.sparse)]).to(device)
     video_tokens = model.video_tokens(model.clip_patch_features(pixels), sampling.dense)
-    resized = preprocessor.sam_resized(example.frames[list(sampling.dense_frames)])
+    dense = sampling.dense_frames
+    mask_frames = tuple(dense[i] for i in mask_positions) if mask_positions else tuple(dense)
+    resized = preprocessor.sam_resized(example.frames[list(mask_frames)])
     images = model.sam.preprocess(resized.to(device, torch.float32))
     return VisualFeatures(
         sampling=sampling,
         video_tokens=video_tokens,
-        dense_sam_embeddings=model.sam_image_embeddings(images),
+        mask_frames=mask_frames,
+        sam_embeddings=model.sam_image_embeddings(images),
         resized_hw=(int(resized.shape[2]), int(resized.shape[3])),
         original_hw=(int(example.frames.shape[1]), int(example.frames.shape[2])),
     )
@@ -159,14 +167,14 @@ class ExampleOutputs:
     """The losses of one example and the LLM pass they came from (for auxiliary losses)."""
 
     ce: torch.Tensor  # () next-token cross-entropy over the labelled tokens
-    bce: torch.Tensor  # () mask BCE over the K * D (track, dense frame) masks; 0 without tracks
+    bce: torch.Tensor  # () mask BCE over the K * M (track, mask frame) masks; 0 without tracks
     dice: torch.Tensor  # () mask Dice, likewise
     total: torch.Tensor  # () their weighted sum
     hidden_states: tuple[torch.Tensor, ...]  # (L, H) per LLM layer, the input embeddings first
     video_start: int  # LLM position of the first video token
     track_states: torch.Tensor  # (K, H) last-layer states that predict each <TRK>
     embeddings: torch.Tensor  # (K, out_dim) the SAM prompts the <TRK> head makes of them
-    mask_logits: torch.Tensor | None  # (K, D, H, W) the tracks' dense-frame masks; None if K = 0
+    mask_logits: torch.Tensor | None  # (K, M, H, W) the tracks' masks on the M mask frames
 
     def losses(self) -> dict[str, torch.Tensor]:
         """The scalar losses by name: ``ce``, ``bce``, ``dice``, ``total``."""
@@ -183,8 +191,9 @@ def example_losses(
 
     ``ce`` is the next-token cross-entropy averaged over the labelled tokens. For each track,
     the hidden state before its token goes through the ``<TRK>`` head and the mask decoder
-    against the SAM embeddings of the D dense frames; ``bce`` and ``dice`` average over the
-    K * D (track, frame) masks at the frames' size, and are 0 for an answer without tracks.
+    against the SAM embeddings of the M mask frames (the dense frames, unless fewer were
+    encoded); ``bce`` and ``dice`` average over the K * M (track, frame) masks at the frames'
+    size, and are 0 for an answer without tracks.
     """
     if features.sampling != example.sampling:
         raise ValueError("the visual features are not the example's")
@@ -209,8 +218,7 @@ def example_losses(
     mask_logits = None
     if example.track_positions:
         mask_logits = _mask_logits(model, features, embeddings)
-        dense = list(example.sampling.dense_frames)
-        truth = torch.from_numpy(example.target_masks[:, dense]).to(device)
+        truth = torch.from_numpy(example.target_masks[:, list(features.mask_frames)]).to(device)
         flat, flat_truth = mask_logits.flatten(0, 1), truth.flatten(0, 1)
         bce, dice = sigmoid_bce_loss(flat, flat_truth), dice_loss(flat, flat_truth)
     else:
@@ -231,11 +239,12 @@ def example_losses(
 def _mask_logits(
     model: VideoLISAModel, features: VisualFeatures, embeddings: torch.Tensor
 ) -> torch.Tensor:
-    """(K, D, H, W) dense-frame mask logits of K tracks from their (K, out_dim) prompts."""
+    """(K, M, H, W) mask logits on the mask frames of K tracks from their (K, out_dim)
+    prompts."""
     return torch.stack(
         [
             model.upscale_masks(
-                model.decode_masks(features.dense_sam_embeddings, embedding)[0],
+                model.decode_masks(features.sam_embeddings, embedding)[0],
                 features.resized_hw,
                 features.original_hw,
             )

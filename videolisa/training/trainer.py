@@ -24,7 +24,7 @@ from tqdm import tqdm
 from videolisa.errors import ConfigError
 from videolisa.inference.pipeline import VideoLISAPipeline
 from videolisa.modeling.checkpoint import save_checkpoint as save_model
-from videolisa.toyworld import check_kinds, train_sample
+from videolisa.toyworld import SAMPLE_KINDS, check_kinds, train_sample
 from videolisa.training import run_folder
 from videolisa.training.auxiliary import (
     JOINT,
@@ -89,7 +89,11 @@ class TrainingStep(nn.Module):
         example = build_example(
             self.pipeline, sample, turn_index, config.frames_sparse, config.frames_dense
         )
-        features = visual_features(self.model, self.pipeline.preprocessor, example)
+        positions = None
+        if config.mask_frames is not None:
+            chosen = rng.choice(config.frames_dense, config.mask_frames, replace=False)
+            positions = sorted(int(i) for i in chosen)
+        features = visual_features(self.model, self.pipeline.preprocessor, example, positions)
         outputs = None
         losses: dict[str, torch.Tensor] = {}
         if stage == JOINT:
@@ -106,7 +110,7 @@ class TrainingStep(nn.Module):
             peers=self.auxiliaries,
         )
         # a zero that keeps the graph (backward works on a sample no loss has anything from)
-        total = losses.get("total", features.dense_sam_embeddings.sum() * 0)
+        total = losses.get("total", features.sam_embeddings.sum() * 0)
         for name, auxiliary in self.auxiliaries.items():
             weight = auxiliary.weight_in(stage)
             loss = auxiliary.loss(inputs) if weight > 0 else None
@@ -120,7 +124,7 @@ class TrainingStep(nn.Module):
 def active_kinds(config: TrainConfig, step: int) -> tuple[str, ...]:
     """The toy-world kinds trained at ``step`` under the curriculum."""
     started = 1 + sum(step >= start for start in config.curriculum_steps)
-    return check_kinds(config.toyworld_kinds[:started])
+    return check_kinds(config.toyworld_kinds[:started], SAMPLE_KINDS)
 
 
 def sample_kind(config: TrainConfig, index: int, kinds: tuple[str, ...]) -> str:

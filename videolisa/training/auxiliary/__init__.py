@@ -24,8 +24,11 @@ from videolisa.training.auxiliary.base import (
     AuxiliaryInputs,
     Stage,
 )
+from videolisa.training.auxiliary.object_facts import ObjectFactsProbe
 from videolisa.training.auxiliary.patch_probe import PatchProbe
 from videolisa.training.auxiliary.point_prompts import PointPrompts
+from videolisa.training.auxiliary.track_facts import TrackFactsProbe
+from videolisa.training.auxiliary.track_separation import TrackSeparation
 
 AUXILIARIES: tuple[type[Auxiliary], ...] = (
     PointPrompts,
@@ -33,6 +36,9 @@ AUXILIARIES: tuple[type[Auxiliary], ...] = (
     AppearanceMasks,
     AppearanceAlignment,
     PatchProbe,
+    ObjectFactsProbe,
+    TrackFactsProbe,
+    TrackSeparation,
 )
 NAMES: tuple[str, ...] = tuple(a.name for a in AUXILIARIES)
 

@@ -5,7 +5,7 @@ object from its appearance. Point-prompt pretraining teaches SAM shapes but not 
 held-out attribute questions of attempt 5 a click on the target gave J 0.82 while the ``<TRK>``
 prompt gave J 0.48, and questions naming only a colour scored lowest (J 0.03-0.22). The queries
 are a learned prompt embedding per colour plus one per shape; their mask loss
-(:class:`AppearanceMasks`: every appearance in the video, on the dense frames) trains the
+(:class:`AppearanceMasks`: every appearance in the video, on the frames SAM encoded) trains the
 decoder and the image encoder to answer appearance prompts from the first step, like the point
 prompts; the alignment loss (:class:`AppearanceAlignment`) pulls each ``<TRK>`` embedding
 towards its object's query, so the LLM lands in the space the decoder already understands.
@@ -60,14 +60,8 @@ class AppearanceQueries(nn.Module):
         appearances = sorted({(o.colour, o.shape) for o in sample.objects})
         prompts = self(appearances)  # (A, prompt_dim)
         height, width = sample.masks.shape[2:]
-        logits = torch.cat(
-            [
-                model.upscale_masks(
-                    model.decode_masks(sam_embeddings, prompt)[0], resized_hw, (height, width)
-                )
-                for prompt in prompts
-            ]
-        )  # (A * F, H, W), appearance-major
+        low_res = decode_prompts(model, sam_embeddings, prompts)
+        logits = model.upscale_masks(low_res, resized_hw, (height, width))  # (A * F, H, W)
         truth = np.stack(
             [
                 sample.masks[
@@ -98,6 +92,27 @@ class AppearanceQueries(nn.Module):
         return F.mse_loss(chosen.float(), targets.float())
 
 
+def decode_prompts(
+    model: VideoLISAModel, sam_embeddings: torch.Tensor, prompts: torch.Tensor
+) -> torch.Tensor:
+    """:meth:`VideoLISAModel.decode_masks` of each of (A, prompt_dim) ``prompts`` against the
+    (F, C, e, e) ``sam_embeddings``, in one decoder call: (A * F, 1, 4e, 4e) low-res logits,
+    prompt-major (A calls of F frames each cost most of a step in Python overhead)."""
+    frames = len(sam_embeddings)
+    sparse, dense = model.sam.prompt_encoder(points=None, boxes=None, masks=None)
+    dtype = model.sam.mask_decoder.iou_token.weight.dtype
+    pairs = prompts.to(dtype).repeat_interleave(frames, dim=0).unsqueeze(1)  # (A * F, 1, C)
+    sparse = torch.cat([sparse.to(dtype).expand(len(pairs), -1, -1), pairs], dim=1)
+    low_res, _ = model.sam.mask_decoder(
+        image_embeddings=sam_embeddings.to(dtype).repeat(len(prompts), 1, 1, 1),
+        image_pe=model.sam.prompt_encoder.get_dense_pe().to(dtype),
+        sparse_prompt_embeddings=sparse,
+        dense_prompt_embeddings=dense.to(dtype),
+        multimask_output=False,
+    )
+    return low_res
+
+
 class AppearanceMasks(Auxiliary):
     """SAM segments every appearance of the sample from its learned query (BCE + Dice)."""
 
@@ -113,9 +128,9 @@ class AppearanceMasks(Auxiliary):
         return sum(
             self.queries.mask_losses(
                 inputs.model,
-                features.dense_sam_embeddings,
+                features.sam_embeddings,
                 inputs.sample,
-                inputs.dense_frames,
+                inputs.mask_frames,
                 features.resized_hw,
             )
         )

@@ -42,8 +42,13 @@ class AuxiliaryInputs:
 
     @property
     def dense_frames(self) -> list[int]:
-        """Indices into the video of the D dense frames (the frames SAM encoded)."""
+        """Indices into the video of the D dense frames (all of whose tokens the LLM sees)."""
         return list(self.example.sampling.dense_frames)
+
+    @property
+    def mask_frames(self) -> list[int]:
+        """Indices into the video of the M frames SAM encoded (the dense frames, or some)."""
+        return list(self.features.mask_frames)
 
 
 class Auxiliary(nn.Module):

@@ -19,7 +19,7 @@ MAX_CLICKS = 8  # (object, frame) pairs clicked per sample
 
 
 class PointPrompts(Auxiliary):
-    """BCE + Dice of SAM's answers to random clicks on the dense frames."""
+    """BCE + Dice of SAM's answers to random clicks on the frames SAM encoded."""
 
     name = "point_prompts"
     stages = frozenset({SAM, JOINT})
@@ -29,8 +29,8 @@ class PointPrompts(Auxiliary):
         features = inputs.features
         losses = point_prompt_losses(
             inputs.model,
-            features.dense_sam_embeddings,
-            inputs.sample.masks[:, inputs.dense_frames],
+            features.sam_embeddings,
+            inputs.sample.masks[:, inputs.mask_frames],
             features.resized_hw,
             inputs.rng,
         )
