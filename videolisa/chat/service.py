@@ -341,16 +341,12 @@ class ChatService:
 
     def _position_counter(self, cached: CachedVideo, settings: TurnSettings):
         """Positions a prompt of given messages takes with this video and the answer's room."""
-        pipeline, encoded = self.pipeline, cached.encoded
         forced = FORCED_ANSWER if settings.always_mask else None
-        reserve = 0 if forced else settings.max_new_tokens
 
         def count_positions(messages: list[Message]) -> int:
-            if forced:
-                ids = pipeline.prompt_ids([*messages, Message("assistant", forced)], False)
-            else:
-                ids = pipeline.prompt_ids(messages, add_generation_prompt=True)
-            return pipeline.sequence_length(ids, encoded) + reserve
+            return self.pipeline.prompt_positions(
+                cached.encoded, messages, forced, settings.max_new_tokens
+            )
 
         return count_positions
 

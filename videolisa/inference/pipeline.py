@@ -164,6 +164,21 @@ class VideoLISAPipeline:
         """LLM positions taken by ``input_ids`` with the video spliced in."""
         return len(input_ids) - 1 + len(encoded.video_tokens)
 
+    def prompt_positions(
+        self,
+        encoded: EncodedVideo,
+        messages: Sequence[Message],
+        forced_answer: str | None = None,
+        max_new_tokens: int = 0,
+    ) -> int:
+        """LLM positions an answer to ``messages`` needs: the prompt with the video spliced in,
+        then ``forced_answer``, or room for ``max_new_tokens`` generated tokens."""
+        if forced_answer is not None:
+            ids = self.prompt_ids([*messages, Message("assistant", forced_answer)], False)
+            return self.sequence_length(ids, encoded)
+        ids = self.prompt_ids(messages, add_generation_prompt=True)
+        return self.sequence_length(ids, encoded) + max_new_tokens
+
     def answer_steps(
         self,
         encoded: EncodedVideo,
@@ -184,10 +199,13 @@ class VideoLISAPipeline:
         if max_tracks is not None and max_tracks < 0:
             raise PromptError(f"max_tracks must be 0 or more, got {max_tracks}.")
         messages = [*history, Message("user", question)]
+        reserve = (
+            0 if forced_answer is not None else (settings or GenerationSettings()).max_new_tokens
+        )
+        self._check_fits(encoded, messages, forced_answer, reserve)
         if forced_answer is not None:
             prompt = self.prompt_ids(messages, add_generation_prompt=True)
             full = self.prompt_ids([*messages, Message("assistant", forced_answer)], False)
-            self._check_fits(full, encoded, 0)
             # The answer's ids start after the prompt; the full prompt ends with <|end|>.
             raw = forced_answer_states(
                 self.model, full, len(prompt), encoded.video_tokens, self.tokenizer.track_token_id
@@ -197,9 +215,7 @@ class VideoLISAPipeline:
             answer = self._finish(raw)
             yield answer.text
             return answer
-        settings = settings or GenerationSettings()
         prompt = self.prompt_ids(messages, add_generation_prompt=True)
-        self._check_fits(prompt, encoded, settings.max_new_tokens)
         streamer = _TextStreamer(self.tokenizer.decode)
         steps = generate_steps(
             self.model,
@@ -241,13 +257,21 @@ class VideoLISAPipeline:
             text += " …"
         return Answer(text, raw.token_ids, embeddings, raw.track_limit_hit)
 
-    def _check_fits(self, input_ids: Sequence[int], encoded: EncodedVideo, reserve: int) -> None:
-        needed = self.sequence_length(input_ids, encoded) + reserve
+    def _check_fits(
+        self,
+        encoded: EncodedVideo,
+        messages: Sequence[Message],
+        forced_answer: str | None,
+        max_new_tokens: int,
+    ) -> None:
+        needed = self.prompt_positions(encoded, messages, forced_answer, max_new_tokens)
+        reserve = 0 if forced_answer is not None else max_new_tokens
         if needed > self.context_length:
+            video = len(encoded.video_tokens)
             raise PromptError(
-                f"The prompt needs {needed} positions ({len(encoded.video_tokens)} for the video, "
-                f"{len(input_ids) - 1} for the text, {reserve} for the answer) but the model's "
-                f"context holds {self.context_length}.",
+                f"The prompt needs {needed} positions ({video} for the video, "
+                f"{needed - video - reserve} for the text, {reserve} for the answer) but the "
+                f"model's context holds {self.context_length}.",
                 "Use fewer frames (--frames-dense / --frames-sparse), a shorter question, or "
                 "fewer new tokens.",
             )
