@@ -4,7 +4,13 @@ Also draws coloured mask overlays (:func:`render_overlay`).
 """
 
 from videolisa.video.overlay import TRACK_COLORS, render_overlay, track_color
-from videolisa.video.reader import DEFAULT_FPS, Video, VideoLimits, read_video
+from videolisa.video.reader import (
+    DEFAULT_FPS,
+    Video,
+    VideoLimits,
+    read_frame_files,
+    read_video,
+)
 from videolisa.video.writer import Mp4Writer, write_mask_png, write_mp4
 
 __all__ = [
@@ -13,6 +19,7 @@ __all__ = [
     "Mp4Writer",
     "Video",
     "VideoLimits",
+    "read_frame_files",
     "read_video",
     "render_overlay",
     "track_color",

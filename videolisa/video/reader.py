@@ -20,6 +20,7 @@ import io
 import logging
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -269,12 +270,23 @@ def _read_folder(folder: Path, limits: VideoLimits) -> Video:
     if len(files) > limits.max_frames:
         raise _too_many_frames(folder, f"{len(files)} frame images", limits)
     _check_file_bytes(folder, sum(file.stat().st_size for file in files), limits)
+    frames = read_frame_files(files, limits)
+    return _video(list(frames), np.arange(len(frames)) / DEFAULT_FPS, DEFAULT_FPS, folder)
+
+
+def read_frame_files(files: Sequence[Path], limits: VideoLimits = DEFAULT_LIMITS) -> np.ndarray:
+    """(T, H, W, 3) uint8 RGB frames from image files of one size, in the order given (frame
+    folders, and the frame lists of benchmarks).
+
+    Raises:
+        VideoError: a file cannot be read, exceeds ``limits``, or differs in size from the first.
+    """
     frames: list[np.ndarray] = []
     for file in files:
         try:
             with Image.open(file) as image:
                 _check_side(file, image.width, image.height, limits)
-                _check_pixels(folder, len(files), image.width, image.height, limits)
+                _check_pixels(file.parent, len(files), image.width, image.height, limits)
                 frame = _image_to_rgb(image)
         except Image.DecompressionBombError as error:
             raise _too_large_image(file) from error
@@ -285,7 +297,7 @@ def _read_folder(folder: Path, limits: VideoLimits) -> Video:
         if frames and frame.shape != frames[0].shape:
             raise _size_mismatch(str(file), frame, files[0].name, frames[0])
         frames.append(frame)
-    return _video(frames, np.arange(len(frames)) / DEFAULT_FPS, DEFAULT_FPS, folder)
+    return np.stack(frames)
 
 
 def _open_with_pillow(path: Path) -> Image.Image | None:

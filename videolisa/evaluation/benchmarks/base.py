@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from PIL import Image
 
 from videolisa.defaults import DEFAULT_MAX_TRACKS
 from videolisa.errors import UserInputError
@@ -68,24 +67,6 @@ class Benchmark(ABC):
     def finish(self, out_dir: Path, records: Sequence[Record]) -> dict[str, Any]:
         """Work once the items are done (e.g. a submission zip); extra summary entries."""
         return {}
-
-
-def read_rgb_frames(paths: Sequence[Path]) -> np.ndarray:
-    """(T, H, W, 3) uint8 RGB frames from image files of one size."""
-    frames = []
-    for path in paths:
-        try:
-            with Image.open(path) as image:
-                frames.append(np.asarray(image.convert("RGB")))
-        except OSError as error:
-            raise UserInputError(f"Cannot read frame {path}: {error}.", "Check --data.") from error
-        if frames[-1].shape != frames[0].shape:
-            raise UserInputError(
-                f"Frame {path} is {frames[-1].shape[1]}x{frames[-1].shape[0]}, unlike "
-                f"{paths[0].name}.",
-                "All frames of a video must have one size.",
-            )
-    return np.stack(frames)
 
 
 def jpeg_frames(folder: Path) -> tuple[Path, ...]:

@@ -21,13 +21,12 @@ from videolisa.evaluation.benchmarks.base import (
     Benchmark,
     Record,
     RunSettings,
-    read_rgb_frames,
     single_track,
 )
 from videolisa.evaluation.prompts import VIDEO_ANSWER
 from videolisa.evaluation.score_masks import ItemScore, summarize
 from videolisa.inference.video_cache import VideoCache
-from videolisa.video import write_mask_png
+from videolisa.video import read_frame_files, write_mask_png
 
 if TYPE_CHECKING:
     from videolisa.inference.encoded_video import EncodedVideo
@@ -76,7 +75,7 @@ class VideoBenchmark(Benchmark):
         key = "\n".join(map(str, expression.frame_paths))
         encoded = self._encoded.get_or_create(
             key,
-            lambda: pipeline.encode(read_rgb_frames(expression.frame_paths), settings.encode),
+            lambda: pipeline.encode(read_frame_files(expression.frame_paths), settings.encode),
         )
         answer = pipeline.answer(
             encoded, [], expression.question, VIDEO_ANSWER, max_tracks=settings.max_tracks
