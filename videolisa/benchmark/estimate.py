@@ -25,7 +25,6 @@ from videolisa.modeling.checkpoint import (
     resolve_vision_tower,
 )
 from videolisa.modeling.config import VideoLISAConfig
-from videolisa.modeling.sam import SamArchitecture
 from videolisa.modeling.videolisa import VideoLISAModel
 
 PRECISIONS = ("bf16", "8bit", "4bit")
@@ -95,7 +94,7 @@ def load_meta_model(
     if config_file is not None:
         raw = json.loads(Path(config_file).read_text())
         folder = Path(config_file).parent
-        config = config_from_json(raw)
+        config = VideoLISAConfig.from_json(raw)
     else:
         folder = resolve_folder(model)
         raw = read_config(folder)
@@ -105,31 +104,8 @@ def load_meta_model(
         if has_weights:
             config = VideoLISAConfig.from_checkpoint(raw, read_shapes(folder))
         else:
-            config = config_from_json(raw)
+            config = VideoLISAConfig.from_json(raw)
     return build_empty_model(config, vision_config(config, folder, vision_tower))
-
-
-def config_from_json(raw: dict) -> VideoLISAConfig:
-    """A config from ``config.json`` alone: SAM sizes from its ``sam_config`` (checkpoints this
-    project writes) or SAM ViT-H's (the published checkpoint)."""
-    missing = [k for k in ("vocab_size", "mm_hidden_size", "hidden_size") if k not in raw]
-    if missing:
-        raise CheckpointError(
-            f"The config has no {', '.join(missing)}: sizes cannot be known without weights.",
-            "Point --model at a checkpoint folder with its weights, or use a full config.json.",
-        )
-    sam = SamArchitecture(**_known_sam_sizes(raw.get("sam_config", {})))
-    return VideoLISAConfig(
-        raw=dict(raw),
-        sam=sam,
-        vocab_size=int(raw["vocab_size"]),
-        vision_tower=str(raw.get("vision_tower") or raw.get("mm_vision_tower") or ""),
-        mm_hidden_size=int(raw["mm_hidden_size"]),
-        mm_vision_select_layer=int(raw.get("mm_vision_select_layer", -2)),
-        out_dim=int(raw.get("out_dim", sam.prompt_embed_dim)),
-        track_token=raw.get("track_token"),
-        default_frames=(int(raw.get("frames_sparse", 32)), int(raw.get("frames_dense", 4))),
-    )
 
 
 def vision_config(
@@ -220,12 +196,3 @@ def _weights(model: VideoLISAModel) -> list[Part]:
         ("projector + <TRK> head", count(model.mm_projector) + count(model.text_hidden_fcs)),
     ]
     return [llm] + [Part(name, n, dict.fromkeys(PRECISIONS, n * BF16)) for name, n in rest]
-
-
-def _known_sam_sizes(values: dict) -> dict:
-    known = SamArchitecture.__dataclass_fields__
-    sizes = {k: v for k, v in values.items() if k in known}
-    for key in ("encoder_global_attn_indexes", "pixel_mean", "pixel_std"):
-        if key in sizes:
-            sizes[key] = tuple(sizes[key])
-    return sizes

@@ -5,7 +5,7 @@ same upload under another name reuses its encoding, and other frame counts do no
 
 cache = VideoCache(max_entries=8, max_bytes=4 << 30)
 key = content_key(path, num_sparse=32, num_dense=4, extra=pipeline.description)
-encoded = cache.get_or_create(key, lambda: pipeline.encode(read_video(path).frames, 32, 4))
+encoded = cache.get_or_create(key, lambda: pipeline.encode(read_video(path).frames, settings))
 """
 
 from __future__ import annotations

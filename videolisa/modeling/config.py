@@ -17,6 +17,7 @@ from transformers import Phi3Config
 from videolisa.errors import CheckpointError
 from videolisa.modeling.sam import SamArchitecture
 
+PUBLISHED_FRAMES = (32, 4)  # (sparse, dense) frames of the published checkpoint
 SUPPORTED_PROJECTORS = ("mlp2x_gelu",)
 SUPPORTED_SELECT_FEATURES = ("patch",)
 
@@ -48,7 +49,7 @@ class VideoLISAConfig:
     mm_vision_select_layer: int = -2
     out_dim: int = 256  # size of the <TRK> prompt embedding = SAM's prompt_embed_dim
     track_token: str | None = None  # None: the tokenizer's one non-special added token
-    default_frames: tuple[int, int] = (32, 4)  # (sparse, dense) the model was trained with
+    default_frames: tuple[int, int] = PUBLISHED_FRAMES  # (sparse, dense) it was trained with
 
     def __post_init__(self) -> None:
         projector = self.raw.get("mm_projector_type", "mlp2x_gelu")
@@ -111,7 +112,31 @@ class VideoLISAConfig:
             mm_vision_select_layer=int(raw.get("mm_vision_select_layer", -2)),
             out_dim=int(raw.get("out_dim", shapes["model.text_hidden_fcs.0.2.weight"][0])),
             track_token=raw.get("track_token"),
-            default_frames=(int(raw.get("frames_sparse", 32)), int(raw.get("frames_dense", 4))),
+            default_frames=_default_frames(raw),
+        )
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> VideoLISAConfig:
+        """Derive the config from ``config.json`` alone (no weights: ``bench --dry-run``): SAM
+        sizes from its ``sam_config`` (checkpoints this project writes) or SAM ViT-H's (the
+        published checkpoint)."""
+        missing = [k for k in ("vocab_size", "mm_hidden_size", "hidden_size") if k not in raw]
+        if missing:
+            raise CheckpointError(
+                f"The config has no {', '.join(missing)}: sizes cannot be known without weights.",
+                "Point --model at a checkpoint folder with its weights, or use a full config.json.",
+            )
+        sam = SamArchitecture.from_dict(_sam_overrides(raw))
+        return cls(
+            raw=dict(raw),
+            sam=sam,
+            vocab_size=int(raw["vocab_size"]),
+            vision_tower=str(raw.get("vision_tower") or raw.get("mm_vision_tower") or ""),
+            mm_hidden_size=int(raw["mm_hidden_size"]),
+            mm_vision_select_layer=int(raw.get("mm_vision_select_layer", -2)),
+            out_dim=int(raw.get("out_dim", sam.prompt_embed_dim)),
+            track_token=raw.get("track_token"),
+            default_frames=_default_frames(raw),
         )
 
     def llm_config(self, attn_implementation: str = "sdpa") -> Phi3Config:
@@ -144,6 +169,12 @@ class VideoLISAConfig:
         if self.track_token is not None:
             out["track_token"] = self.track_token
         return out
+
+
+def _default_frames(raw: Mapping[str, Any]) -> tuple[int, int]:
+    """(sparse, dense) frame counts recorded in ``config.json``; the published ones if none."""
+    sparse, dense = PUBLISHED_FRAMES
+    return int(raw.get("frames_sparse", sparse)), int(raw.get("frames_dense", dense))
 
 
 def _sam_overrides(raw: Mapping[str, Any]) -> Mapping[str, Any]:

@@ -68,18 +68,23 @@ class SamArchitecture:
         return asdict(self)
 
     @classmethod
+    def from_dict(cls, values: Mapping) -> SamArchitecture:
+        """The sizes a config's ``sam_config`` records (unknown keys ignored; ViT-H's for the
+        rest)."""
+        known = {f.name for f in fields(cls)}
+        sizes = {k: v for k, v in values.items() if k in known}
+        for key in ("encoder_global_attn_indexes", "pixel_mean", "pixel_std"):
+            if key in sizes:
+                sizes[key] = tuple(sizes[key])
+        return cls(**sizes)
+
+    @classmethod
     def from_shapes(
         cls, shapes: Mapping[str, Sequence[int]], overrides: Mapping | None = None
     ) -> SamArchitecture:
         """Read the sizes from checkpoint tensor shapes (keys with the ``model.visual_model.``
         prefix); ``overrides`` (a config's ``sam_config``) supplies what shapes cannot say."""
-        known = {f.name for f in fields(cls)}
-        values = {k: v for k, v in (overrides or {}).items() if k in known}
-        values.update(_sizes_from_shapes(shapes))
-        for key in ("encoder_global_attn_indexes", "pixel_mean", "pixel_std"):
-            if key in values:
-                values[key] = tuple(values[key])
-        return cls(**values)
+        return cls.from_dict({**(overrides or {}), **_sizes_from_shapes(shapes)})
 
 
 def _sizes_from_shapes(shapes: Mapping[str, Sequence[int]]) -> dict:
