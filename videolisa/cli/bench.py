@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _benchmark(args: argparse.Namespace, width: int, height: int) -> dict:
-    from videolisa.benchmark.stages import BenchmarkSettings, run_benchmark
+    from videolisa.profiling.stages import BenchmarkSettings, run_benchmark
 
     settings = BenchmarkSettings(
         num_frames=args.frames,
@@ -88,7 +88,7 @@ def _benchmark(args: argparse.Namespace, width: int, height: int) -> dict:
 
 
 def _dry_run(args: argparse.Namespace) -> dict:
-    from videolisa.benchmark.estimate import PRECISIONS, estimate_memory, load_meta_model
+    from videolisa.profiling.estimate import PRECISIONS, estimate_memory, load_meta_model
 
     model = load_meta_model(
         None if args.config else args.model, args.config, vision_tower=args.vision_tower

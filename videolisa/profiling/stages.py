@@ -17,8 +17,6 @@ from pathlib import Path
 
 import numpy as np
 
-from videolisa.benchmark.memory import MB, peak_gpu_bytes, peak_rss_bytes, reset_peak
-from videolisa.benchmark.synthetic import synthetic_video
 from videolisa.errors import ConfigError
 from videolisa.inference.encoded_video import EncodedVideo, EncodeSettings, sam_frame_nbytes
 from videolisa.inference.generation import GenerationSettings, generate_steps
@@ -26,6 +24,8 @@ from videolisa.inference.pipeline import Answer, VideoLISAPipeline
 from videolisa.modeling.chat_template import Message
 from videolisa.modeling.tokenizer import FORCED_ANSWER
 from videolisa.outputs import overlay_frames
+from videolisa.profiling.memory import MB, peak_gpu_bytes, peak_rss_bytes, reset_peak
+from videolisa.profiling.synthetic import synthetic_video
 from videolisa.video import Video, read_video, write_mp4
 
 FIRST_QUESTION = "Please segment the red square in this video."

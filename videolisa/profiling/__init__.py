@@ -1,0 +1,7 @@
+"""``python -m videolisa bench``: time every stage of a chat turn and estimate memory.
+
+* :mod:`~videolisa.profiling.synthetic`: a synthetic video of moving shapes;
+* :mod:`~videolisa.profiling.stages`: per-stage timings on a loaded pipeline;
+* :mod:`~videolisa.profiling.memory`: peak RSS and GPU memory;
+* :mod:`~videolisa.profiling.estimate`: memory each precision needs, from a meta-device model.
+"""
