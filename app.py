@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 
     from videolisa.chat.models import ModelChoice
     from videolisa.chat.service import ChatService, Conversation, TurnEvent, TurnSettings
+    from videolisa.inference.encoded_video import EncodeSettings
+    from videolisa.video import VideoLimits
 
 logger = logging.getLogger("videolisa.app")
 
@@ -536,22 +538,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def load_service(
     choice: "ModelChoice",
-    args: argparse.Namespace,
+    *,
+    vision_tower: str | None,
+    dtype: str,
+    device: str,
+    quantization: str | None,
+    limits: "VideoLimits",
+    encode: "EncodeSettings",
+    max_tracks: int,
     workdir: Path,
 ) -> "ChatService":
-    """The chat service on the chosen model, with the app's limits."""
+    """The chat service on the chosen model (loaded now), with the app's limits."""
     from videolisa.chat.models import TOY_MODEL_NOTICE
     from videolisa.chat.service import ChatService
     from videolisa.inference.pipeline import VideoLISAPipeline
     from videolisa.toyworld.likeness import looks_like_toy_world
-    from videolisa.video import VideoLimits
 
     pipeline = VideoLISAPipeline.from_pretrained(
-        choice.model,
-        vision_tower=args.vision_tower,
-        dtype=args.dtype,
-        device=args.device,
-        quantization="4bit" if args.load_4bit else "8bit" if args.load_8bit else None,
+        choice.model, vision_tower, dtype, device, quantization
     )
     logger.info("loaded %s", pipeline.description)
 
@@ -560,10 +564,10 @@ def load_service(
 
     return ChatService(
         pipeline,
-        VideoLimits(max_frames=args.max_frames, max_side=args.max_side),
+        limits,
         workdir_root=workdir,
-        encode=encode_settings(args),
-        max_tracks=args.max_tracks,
+        encode=encode,
+        max_tracks=max_tracks,
         video_notice=toy_notice if choice.bundled else None,
     )
 
@@ -573,11 +577,22 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     from videolisa.chat.models import choose_model, model_card
     from videolisa.chat.service import TurnSettings
+    from videolisa.video import VideoLimits
 
     choice = choose_model(args.model)
     workdir = Path(tempfile.mkdtemp(prefix="videolisa-app-"))
     atexit.register(shutil.rmtree, workdir, True)
-    service = load_service(choice, args, workdir)
+    service = load_service(
+        choice,
+        vision_tower=args.vision_tower,
+        dtype=args.dtype,
+        device=args.device,
+        quantization="4bit" if args.load_4bit else "8bit" if args.load_8bit else None,
+        limits=VideoLimits(max_frames=args.max_frames, max_side=args.max_side),
+        encode=encode_settings(args),
+        max_tracks=args.max_tracks,
+        workdir=workdir,
+    )
     pipeline = service.pipeline
     card = model_card(choice, pipeline.precision, str(pipeline.device))
     defaults = TurnSettings(num_sparse=args.frames_sparse, num_dense=args.frames_dense)
