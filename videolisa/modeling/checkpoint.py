@@ -249,16 +249,15 @@ def save_checkpoint(
     model: VideoLISAModel,
     tokenizer: VideoLISATokenizer,
     folder: str | Path,
-    include_vision_tower: bool = False,
 ) -> Path:
     """Write ``model`` in the published layout (``config.json``, tokenizer files,
-    ``model.safetensors``); ``vision_tower`` in config.json names the CLIP folder."""
+    ``model.safetensors`` without the CLIP tower, which ``vision_tower`` in config.json names)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     state = {
         to_published_key(k): v.detach().contiguous()
         for k, v in model.state_dict().items()
-        if include_vision_tower or not k.startswith(VISION_PREFIX)
+        if not k.startswith(VISION_PREFIX)
     }
     save_file(state, str(folder / "model.safetensors"), metadata={"format": "pt"})
     config = model.config.to_json_dict()
