@@ -167,9 +167,12 @@ def test_prompt_that_does_not_fit_is_refused(golden_pipeline, encoded):
 def test_batched_decode_equals_a_per_frame_loop(golden_pipeline, encoded):
     answer = golden_pipeline.answer(encoded, [], QUESTION, forced_answer="Sure, <TRK>.")
     embedding = answer.track_embeddings[0]
-    batched = golden_pipeline.track_mask_logits(encoded, embedding, slice(None))
+    batched = golden_pipeline.mask_logits(encoded, encoded.sam.get(slice(None)), embedding)
     looped = torch.cat(
-        [golden_pipeline.track_mask_logits(encoded, embedding, slice(i, i + 1)) for i in range(6)]
+        [
+            golden_pipeline.mask_logits(encoded, encoded.sam.get(slice(i, i + 1)), embedding)
+            for i in range(6)
+        ]
     )
     assert torch.allclose(batched, looped, atol=1e-5)
 

@@ -75,7 +75,7 @@ def _check_case(pipeline: VideoLISAPipeline, g: dict[str, torch.Tensor]) -> None
     with torch.inference_mode():
         low_res, _ = pipeline.model.decode_masks(encoded.sam_embeddings, answer.track_embeddings[0])
     _close("low_res_masks", low_res, g["low_res_masks"])
-    logits = pipeline.track_mask_logits(encoded, answer.track_embeddings[0], slice(None))
+    logits = pipeline.mask_logits(encoded, encoded.sam.get(slice(None)), answer.track_embeddings[0])
     _close("pred_masks", logits, g["pred_masks"])
     masks = pipeline.track_masks(encoded, answer.track_embeddings, decode_batch=4)
     assert np.array_equal(masks[0], g["pred_masks_binary"].numpy())
@@ -107,7 +107,7 @@ def test_bfloat16_stays_close_to_the_recorded_bfloat16_run(golden_dir):
     pipeline = VideoLISAPipeline.from_pretrained(golden_dir, dtype="bfloat16", device="cpu")
     encoded = pipeline.encode(recorded["video_rgb_uint8"].numpy(), EncodeSettings(4, 2))
     answer = pipeline.answer(encoded, [], QUESTION, forced_answer=ANSWER)
-    logits = pipeline.track_mask_logits(encoded, answer.track_embeddings[0], slice(None))
+    logits = pipeline.mask_logits(encoded, encoded.sam.get(slice(None)), answer.track_embeddings[0])
     for name, actual in (("pred_embeddings", answer.track_embeddings), ("pred_masks", logits)):
         diff = (actual.float() - recorded[f"bf16.{name}"].float()).abs().max().item()
         assert diff < 3e-2, f"{name}: {diff}"

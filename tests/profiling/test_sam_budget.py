@@ -41,8 +41,8 @@ def test_budgeted_masks_equal_unbudgeted(golden_pipeline, golden_frames, budget_
     actual = golden_pipeline.track_masks(small, tracks, decode_batch=3)
     assert expected.any() and np.array_equal(actual, expected)
     for window in (slice(0, 5), slice(7, 19), slice(None)):
-        budgeted = golden_pipeline.track_mask_logits(small, tracks[0], window)
-        unbudgeted = golden_pipeline.track_mask_logits(full, tracks[0], window)
+        budgeted = golden_pipeline.mask_logits(small, small.sam.get(window), tracks[0])
+        unbudgeted = golden_pipeline.mask_logits(full, full.sam.get(window), tracks[0])
         assert torch.allclose(budgeted, unbudgeted, rtol=0, atol=1e-5)
 
 

@@ -136,7 +136,10 @@ def test_mask_losses_are_inference_masks_on_the_dense_frames(tiny, samples):
     answer = tiny.answer(encoded, [], turn.question, forced_answer=turn.answer)
     dense = list(example.sampling.dense_frames)
     logits = torch.cat(
-        [tiny.track_mask_logits(encoded, e, slice(None))[dense] for e in answer.track_embeddings]
+        [
+            tiny.mask_logits(encoded, encoded.sam.get(slice(None)), e)[dense]
+            for e in answer.track_embeddings
+        ]
     )
     truth = torch.from_numpy(example.target_masks[:, dense]).flatten(0, 1)
     assert torch.allclose(losses.bce, sigmoid_bce_loss(logits, truth), atol=1e-5)

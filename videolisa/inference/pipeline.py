@@ -278,14 +278,6 @@ class VideoLISAPipeline:
 
     # -------------------------------------------------------------------------- masks
     @torch.inference_mode()
-    def track_mask_logits(
-        self, encoded: EncodedVideo, track_embedding: torch.Tensor, frames: slice
-    ) -> torch.Tensor:
-        """Mask logits (t, H, W) at the original size of the contiguous frames in ``frames``
-        for one track's (out_dim,) embedding, decoded in one batched call."""
-        return self.mask_logits(encoded, encoded.sam.get(frames), track_embedding)
-
-    @torch.inference_mode()
     def mask_logits(
         self, encoded: EncodedVideo, sam_embeddings: torch.Tensor, track_embedding: torch.Tensor
     ) -> torch.Tensor:

@@ -12,7 +12,7 @@ import json
 import logging
 import pickle
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -265,8 +265,3 @@ def save_checkpoint(
     (folder / "config.json").write_text(json.dumps(config, indent=2))
     tokenizer.save(folder)
     return folder
-
-
-def published_shapes(model: VideoLISAModel) -> Mapping[str, tuple[int, ...]]:
-    """Published key -> shape of every weight of ``model`` (meta models included)."""
-    return {to_published_key(k): tuple(v.shape) for k, v in model.state_dict().items()}
