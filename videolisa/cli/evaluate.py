@@ -14,7 +14,7 @@ from videolisa.cli.options import (
     load_pipeline,
 )
 from videolisa.errors import ConfigError
-from videolisa.evaluation.benchmarks import BENCHMARKS
+from videolisa.evaluation.benchmarks import BENCHMARKS, REGISTRY
 
 DESCRIPTION = """\
 Run a benchmark with the published evaluation prompts and forced answer ("Sure, <TRK>." for
@@ -58,21 +58,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_track_limit_argument(parser)
     parser.add_argument("--limit", type=int, default=None, metavar="N", help="first N items only")
     parser.add_argument(
-        "--samples-per-kind",
+        "--max-new-tokens",
         type=int,
-        default=50,
-        metavar="N",
-        help="toyworld without --data: test samples of each question kind (default 50)",
+        default=128,
+        help="longest generated answer (benchmarks whose answers are generated: toyworld)",
     )
-    parser.add_argument(
-        "--max-new-tokens", type=int, default=128, help="toyworld: longest generated answer"
-    )
-    parser.add_argument(
-        "--refer-split",
-        default="refcoco|unc|val",
-        metavar="DATASET|BY|SPLIT",
-        help="refcoco: references to run (default refcoco|unc|val; e.g. refcocog|umd|test)",
-    )
+    for option in {
+        option.name: option for entry in REGISTRY.values() for option in entry.options
+    }.values():
+        parser.add_argument(
+            "--" + option.name.replace("_", "-"),
+            type=option.type,
+            default=option.default,
+            metavar=option.metavar,
+            help=option.help,
+        )
     parser.set_defaults(run=run)
 
 
@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     from videolisa.evaluation.runner import current_shard, run_benchmark
     from videolisa.inference.generation import GenerationSettings
 
-    for flag in ("limit", "samples_per_kind", "frames_sparse", "frames_dense"):
+    for flag in ("limit", "frames_sparse", "frames_dense"):
         value = getattr(args, flag)
         if value is not None and value < 1:
             name = "--" + flag.replace("_", "-")
@@ -105,20 +105,13 @@ def run(args: argparse.Namespace) -> int:
         "frames_dense": args.frames_dense,
         "max_tracks": args.max_tracks,
     }
-    if args.benchmark == "refcoco":
-        run_config["refer_split"] = args.refer_split
-    if args.benchmark == "toyworld":
+    entry = REGISTRY[args.benchmark]
+    options = {option.name: getattr(args, option.name) for option in entry.options}
+    run_config.update(options)
+    if entry.generates:
         run_config["max_new_tokens"] = args.max_new_tokens
-        if args.data is None:
-            run_config["samples_per_kind"] = args.samples_per_kind
     shard = current_shard()
-    benchmark = load_benchmark(
-        args.benchmark,
-        args.data,
-        args.out,
-        samples_per_kind=args.samples_per_kind,
-        refer_split=args.refer_split,
-    )
+    benchmark = load_benchmark(args.benchmark, args.data, args.out, options)
     summary = run_benchmark(
         benchmark,
         lambda: load_pipeline(args),

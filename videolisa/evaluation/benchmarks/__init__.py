@@ -1,48 +1,96 @@
 """Benchmark adapters for ``python -m videolisa eval``: each lists its items, runs one with the
-published prompt and writes its predictions in the layout the benchmark's scorer reads."""
+published prompt and writes its predictions in the layout the benchmark's scorer reads.
+
+A benchmark is one module here with ``load(data, out_dir, **options) -> Benchmark`` and one entry
+in :data:`REGISTRY` naming it, whether it needs ``--data`` or generates its answers, and its
+extra command-line options (which ``eval`` adds, passes to ``load`` by name and records in the
+run's settings).
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from importlib import import_module
 from pathlib import Path
+from typing import Any
 
 from videolisa.errors import UserInputError
 from videolisa.evaluation.benchmarks.base import Benchmark, Record, RunSettings
 
-BENCHMARKS: tuple[str, ...] = (
-    "reasonvos",
-    "mevis",
-    "refytvos",
-    "refdavis",
-    "reasonseg",
-    "refcoco",
-    "toyworld",
-)
 
-__all__ = ["BENCHMARKS", "Benchmark", "Record", "RunSettings", "load_benchmark"]
+@dataclass(frozen=True)
+class Option:
+    """An extra ``eval`` option of a benchmark: ``--name`` (underscores as dashes)."""
+
+    name: str
+    type: type
+    default: Any
+    help: str
+    metavar: str | None = None
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A registered benchmark: its module under this package, whether it needs ``--data`` and
+    generates its answers (``--max-new-tokens`` then matters), and what ``load`` takes."""
+
+    module: str
+    needs_data: bool = True
+    generates: bool = False
+    options: tuple[Option, ...] = ()
+
+
+REGISTRY: dict[str, Entry] = {
+    "reasonvos": Entry("reasonvos"),
+    "mevis": Entry("mevis"),
+    "refytvos": Entry("refytvos"),
+    "refdavis": Entry("refdavis"),
+    "reasonseg": Entry("reasonseg"),
+    "refcoco": Entry(
+        "refcoco",
+        options=(
+            Option(
+                "refer_split",
+                str,
+                "refcoco|unc|val",
+                "refcoco: references to run (default refcoco|unc|val; e.g. refcocog|umd|test)",
+                "DATASET|BY|SPLIT",
+            ),
+        ),
+    ),
+    "toyworld": Entry(
+        "toyworld",
+        needs_data=False,
+        generates=True,
+        options=(
+            Option(
+                "samples_per_kind",
+                int,
+                50,
+                "toyworld without --data: test samples of each question kind (default 50)",
+                "N",
+            ),
+        ),
+    ),
+}
+BENCHMARKS: tuple[str, ...] = tuple(REGISTRY)
+
+__all__ = ["BENCHMARKS", "REGISTRY", "Benchmark", "Entry", "Option", "Record", "RunSettings"]
 
 
 def load_benchmark(
-    name: str, data: Path | None, out_dir: Path, *, samples_per_kind: int, refer_split: str
+    name: str, data: Path | None, out_dir: Path, options: dict[str, Any]
 ) -> Benchmark:
-    """The benchmark ``name`` read from ``data``; predictions will go under ``out_dir``.
-
-    toyworld: None draws the held-out test sets, ``samples_per_kind`` of each kind. refcoco:
-    ``refer_split`` (``dataset|splitBy|split``) picks the references.
-    """
-    if name == "toyworld":
-        from videolisa.evaluation.benchmarks import toyworld
-
-        return toyworld.held_out(samples_per_kind) if data is None else toyworld.from_folder(data)
-    if name not in BENCHMARKS:
+    """The benchmark ``name`` read from ``data`` (None where it needs none); predictions will go
+    under ``out_dir``; ``options`` holds at least its own options (others are ignored)."""
+    entry = REGISTRY.get(name)
+    if entry is None:
         raise UserInputError(
             f"Unknown benchmark {name!r}.", f"Use one of: {', '.join(BENCHMARKS)}."
         )
-    if data is None:
+    if data is None and entry.needs_data:
         raise UserInputError(f"--benchmark {name} needs --data.", "Pass the benchmark's folder.")
-    if not data.is_dir():
+    if data is not None and not data.is_dir():
         raise UserInputError(f"{data} is not a folder.", "Pass the benchmark's folder to --data.")
-    module = import_module(f"videolisa.evaluation.benchmarks.{name}")
-    if name == "refcoco":
-        return module.load(data, out_dir, refer_split)
-    return module.load(data, out_dir)
+    module = import_module(f"{__name__}.{entry.module}")
+    return module.load(data, out_dir, **{o.name: options[o.name] for o in entry.options})

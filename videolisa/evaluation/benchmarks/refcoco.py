@@ -86,14 +86,15 @@ class RefCocoBenchmark(Benchmark):
         return f"gIoU {giou:.4f} cIoU {ciou:.4f}"
 
 
-def load(data: Path, out_dir: Path, split: str) -> RefCocoBenchmark:
-    """The images of ``split`` (``dataset|splitBy|split``, e.g. ``refcoco|unc|val``) under the
-    ``refer_seg`` folder ``data``."""
+def load(data: Path, out_dir: Path, refer_split: str) -> RefCocoBenchmark:
+    """The images of ``refer_split`` (``dataset|splitBy|split``, e.g. ``refcoco|unc|val``) under
+    the ``refer_seg`` folder ``data``."""
     try:
-        dataset, split_by, name = split.split("|")
+        dataset, split_by, name = refer_split.split("|")
     except ValueError as error:
         raise UserInputError(
-            f"--refer-split {split!r} is not dataset|splitBy|split.", "E.g. refcoco|unc|val."
+            f"--refer-split {refer_split!r} is not dataset|splitBy|split.",
+            "E.g. refcoco|unc|val.",
         ) from error
     if dataset not in DATASETS:
         raise UserInputError(

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from videolisa.errors import ConfigError
 from videolisa.evaluation.benchmarks.base import Benchmark, Record, RunSettings
 from videolisa.evaluation.metrics import sequence_scores
 from videolisa.modeling.chat_template import Message
@@ -145,6 +146,17 @@ class ToyWorldBenchmark(Benchmark):
             f"J&F {summary['J&F']:.4f} text {summary['text_accuracy']:.3f} "
             f"well-formed {summary['well_formed']:.3f}"
         )
+
+
+def load(data: Path | None, out_dir: Path, samples_per_kind: int) -> ToyWorldBenchmark:
+    """The samples of ``data`` (a folder written by ``python -m videolisa toyworld``), or
+    without it the held-out test sets, ``samples_per_kind`` of each kind."""
+    if samples_per_kind < 1:
+        raise ConfigError(
+            f"--samples-per-kind must be at least 1, got {samples_per_kind}.",
+            "Pass --samples-per-kind 1 or more.",
+        )
+    return held_out(samples_per_kind) if data is None else from_folder(data)
 
 
 def held_out(per_kind: int) -> ToyWorldBenchmark:
