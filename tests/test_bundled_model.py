@@ -3,9 +3,10 @@
 held-out test sets, and on a folder of videos longer and larger than any it was trained on.
 
 ``test_no_regression`` guards what the committed model achieves (measured on these very samples,
-less a small margin); ``test_issue_targets`` holds the targets of the toy-world issue and is an
-expected failure while the bundled model is below them (strict: it turns red once they are met,
-so the marker gets removed).
+less a small margin; ``track_overlap`` plus the margin, as it must stay low);
+``test_issue_targets`` holds the targets of the toy-world issues and is an expected failure while
+the bundled model is below them (strict: it turns red once they are met, so the marker gets
+removed).
 """
 
 from __future__ import annotations
@@ -37,8 +38,12 @@ TARGETS = {
     "multi_turn": 0.50,
     "text_accuracy": 0.90,
     "trk": 0.95,
+    "well_formed_conversation": 0.99,
 }
-# Measured on the committed model with this file's samples, minus 0.05.
+LOWER_IS_BETTER = {"track_overlap"}
+TRACK_OVERLAP_TARGET = 0.2
+# Measured on the committed model with this file's samples, minus 0.05 (track_overlap plus
+# 0.05); the 5-turn conversations go on from the model's own answers.
 GUARD = {
     "attribute": 0.71,
     "motion": 0.23,
@@ -46,8 +51,11 @@ GUARD = {
     "rule": 0.34,
     "several": 0.36,
     "multi_turn": 0.75,
-    "text_accuracy": 0.38,
-    "trk": 0.92,
+    "conversation": 0.30,
+    "text_accuracy": 0.26,
+    "trk": 0.83,
+    "track_overlap": 0.96,
+    "well_formed_conversation": 0.55,
     "other_videos": 0.35,
 }
 
@@ -63,6 +71,17 @@ def _scores(summary: dict) -> dict[str, float]:
         **summary["per_kind"],
         "text_accuracy": summary["text_accuracy"],
         "trk": min(summary["trk_precision"], summary["trk_recall"]),
+        "track_overlap": summary["track_overlap"],
+        "well_formed_conversation": summary["well_formed_conversation"],
+    }
+
+
+def _short_of(scores: dict[str, float], bars: dict[str, float]) -> dict[str, tuple]:
+    """The scores on the wrong side of their bar (above it for LOWER_IS_BETTER)."""
+    return {
+        k: (scores[k], bar)
+        for k, bar in bars.items()
+        if (scores[k] > bar if k in LOWER_IS_BETTER else scores[k] < bar)
     }
 
 
@@ -79,11 +98,11 @@ def measured(tmp_path_factory) -> dict[str, float]:
 
 
 def test_no_regression(measured):
-    below = {k: (measured[k], floor) for k, floor in GUARD.items() if measured[k] < floor}
+    below = _short_of(measured, GUARD)
     assert not below, f"bundled model fell below its measured level: {below}"
 
 
 @pytest.mark.xfail(strict=True, reason="the bundled model is below the issue's targets (README)")
 def test_issue_targets(measured):
-    below = {k: (measured[k], goal) for k, goal in TARGETS.items() if measured[k] < goal}
+    below = _short_of(measured, {**TARGETS, "track_overlap": TRACK_OVERLAP_TARGET})
     assert not below, f"below target: {below}"
