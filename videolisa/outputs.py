@@ -87,9 +87,16 @@ class ResultWriter:
         self.render_seconds += time.perf_counter() - start
         self.frames_done = frames.stop
 
-    def finish(self, answer: str, sampling: FrameSampling, seconds: dict[str, float]) -> dict:
+    def finish(
+        self,
+        answer: str,
+        sampling: FrameSampling,
+        seconds: dict[str, float],
+        mode: str = "one_token_seg_all",
+    ) -> dict:
         """Render the frames no track was added for (a result without tracks), write
-        ``result.json`` and return its content."""
+        ``result.json`` and return its content. ``mode`` says how the masks were made:
+        "one_token_seg_all", "refine_sam2" or "propagate_sam2"."""
         total, height, width = self.video.num_frames, self.video.height, self.video.width
         while self.num_tracks == 0 and self.frames_done < total:
             window = slice(self.frames_done, min(self.frames_done + RENDER_CHUNK, total))
@@ -99,6 +106,7 @@ class ResultWriter:
             raise ValueError(f"masks of {self.frames_done} of {total} frames were added")
         summary = {
             "answer": answer,
+            "mode": mode,
             "num_tracks": self.num_tracks,
             "num_frames": total,
             "fps": self.video.fps,

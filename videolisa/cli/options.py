@@ -12,6 +12,7 @@ from videolisa.errors import ConfigError
 
 if TYPE_CHECKING:
     from videolisa.inference.encoded_video import EncodeSettings
+    from videolisa.inference.propagation import PropagationSettings, Sam2Propagator
 
 _UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "KIB": 2**10, "MIB": 2**20}
 _UNITS["GIB"] = 2**30
@@ -100,14 +101,81 @@ def add_track_limit_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def encode_settings(args: argparse.Namespace) -> EncodeSettings:
+def add_propagation_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--refine sam2`` / ``--propagate sam2``, ``--refine-model``, ``--refine-keyframes``."""
+    from videolisa.inference.propagation import DEFAULT_MODEL
+
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--refine",
+        choices=["sam2"],
+        default=None,
+        help="post-optimise the masks over time: SAM 2 carries the keyframes' masks over the "
+        "whole video (the published model's second numbers used XMem2 for this)",
+    )
+    mode.add_argument(
+        "--propagate",
+        choices=["sam2"],
+        default=None,
+        help="long videos: SAM encodes only the dense frames, SAM 2 carries their masks to every "
+        "other frame",
+    )
+    parser.add_argument(
+        "--refine-model",
+        default=DEFAULT_MODEL,
+        metavar="ID_OR_DIR",
+        help=f"the SAM 2 or EdgeTAM video checkpoint (default {DEFAULT_MODEL})",
+    )
+    parser.add_argument(
+        "--refine-keyframes",
+        default="dense",
+        metavar="dense|K",
+        help="refine: the frames whose masks SAM 2 starts from: the dense frames (default, as "
+        "published) or the K frames with the best predicted masks",
+    )
+
+
+def propagation_settings(args: argparse.Namespace) -> PropagationSettings | None:
+    """The SAM 2 settings ``--refine`` / ``--propagate`` ask for, or None."""
+    from videolisa.inference.propagation import PropagationSettings
+
+    if not (args.refine or args.propagate):
+        return None
+    text = args.refine_keyframes
+    keyframes = text if text == "dense" else _at_least_one(text)
+    budget = None if args.max_memory.lower() == "none" else parse_size(args.max_memory)
+    return PropagationSettings(
+        mode="refine" if args.refine else "propagate",
+        model=args.refine_model,
+        keyframes=keyframes,
+        feature_budget_bytes=budget,
+    )
+
+
+def load_propagator(settings: PropagationSettings, device) -> Sam2Propagator:
+    """The SAM 2 model ``settings`` name, on ``device`` (float32 on a CPU, bfloat16 else)."""
+    import torch
+
+    from videolisa.inference.propagation import Sam2Propagator
+
+    dtype = torch.float32 if torch.device(device).type == "cpu" else torch.bfloat16
+    return Sam2Propagator.from_pretrained(settings.model, device, dtype)
+
+
+def encode_settings(
+    args: argparse.Namespace, propagation: PropagationSettings | None = None
+) -> EncodeSettings:
     """How to encode videos, from ``--frames-sparse``, ``--frames-dense``, ``--sam-batch`` and
-    ``--max-memory`` ('none': keep every SAM embedding)."""
+    ``--max-memory`` ('none': keep every SAM embedding); SAM encodes only the keyframes when
+    ``propagation`` propagates."""
     from videolisa.inference.encoded_video import EncodeSettings
 
     text = args.max_memory
     budget = None if text.lower() == "none" else parse_size(text, "--max-memory")
-    return EncodeSettings(args.frames_sparse, args.frames_dense, args.sam_batch, budget)
+    keyframes_only = propagation is not None and propagation.mode == "propagate"
+    return EncodeSettings(
+        args.frames_sparse, args.frames_dense, args.sam_batch, budget, keyframes_only
+    )
 
 
 def parse_size(text: str, what: str = "size") -> int:

@@ -12,9 +12,12 @@ from videolisa.cli.options import (
     add_frame_arguments,
     add_memory_arguments,
     add_model_arguments,
+    add_propagation_arguments,
     add_track_limit_argument,
     encode_settings,
     load_pipeline,
+    load_propagator,
+    propagation_settings,
 )
 from videolisa.modeling.tokenizer import FORCED_ANSWER
 
@@ -40,6 +43,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_frame_arguments(parser)
     add_memory_arguments(parser)
     add_track_limit_argument(parser)
+    add_propagation_arguments(parser)
     parser.add_argument("--max-new-tokens", type=int, default=128)
     parser.add_argument("--temperature", type=float, default=0.0, help="0 = greedy")
     parser.add_argument("--max-frames", type=int, default=2000, help="refuse longer videos")
@@ -56,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
     from videolisa.outputs import ResultWriter
     from videolisa.video import VideoLimits, read_video
 
+    propagation = propagation_settings(args)
     seconds: dict[str, float] = {}
     start = time.perf_counter()
     video = read_video(args.video, VideoLimits(max_frames=args.max_frames, max_side=args.max_side))
@@ -63,9 +68,10 @@ def run(args: argparse.Namespace) -> int:
 
     start = time.perf_counter()
     pipeline = load_pipeline(args)
+    propagator = load_propagator(propagation, pipeline.device) if propagation else None
     seconds["load_model"] = time.perf_counter() - start
 
-    encoded = pipeline.encode(video.frames, encode_settings(args))
+    encoded = pipeline.encode(video.frames, encode_settings(args, propagation))
     seconds.update(encoded.seconds)
 
     start = time.perf_counter()
@@ -81,12 +87,19 @@ def run(args: argparse.Namespace) -> int:
         )
 
     start = time.perf_counter()
+    if propagator is None:
+        chunks = pipeline.mask_steps(encoded, answer.track_embeddings)
+    else:
+        chunks = pipeline.propagated_mask_steps(
+            encoded, video.frames, answer.track_embeddings, propagator, propagation
+        )
+    mode = propagation.mode + "_sam2" if propagation else "one_token_seg_all"
     try:
         with ResultWriter(args.out, video, answer.num_tracks, args.opacity) as writer:
-            for chunk in pipeline.mask_steps(encoded, answer.track_embeddings):
+            for chunk in chunks:
                 writer.add(chunk.frames, chunk.masks)
             seconds["mask_decode"] = time.perf_counter() - start - writer.render_seconds
-            summary = writer.finish(answer.text, encoded.sampling, seconds)
+            summary = writer.finish(answer.text, encoded.sampling, seconds, mode)
     except BaseException:
         shutil.rmtree(Path(args.out) / "masks", ignore_errors=True)
         raise

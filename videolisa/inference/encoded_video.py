@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Generator
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -38,6 +39,7 @@ class EncodeSettings:
     num_dense: int | None = None  # of those, kept at full detail
     sam_batch: int = 8  # frames per SAM encoder call
     sam_memory_budget_bytes: int | None = None  # SAM embeddings kept per video; None: all
+    sam_keyframes_only: bool = False  # SAM encodes the dense frames only (SAM 2 propagation)
 
     def __post_init__(self) -> None:
         for name in ("num_sparse", "num_dense", "sam_batch", "sam_memory_budget_bytes"):
@@ -62,14 +64,22 @@ class EncodedVideo:
 
     sampling: FrameSampling
     video_tokens: torch.Tensor  # (S + D * L, H) Sparse-Dense tokens for the LLM
-    sam: SamEmbeddingStore  # SAM image embeddings of every frame (kept or recomputed)
+    sam: SamEmbeddingStore  # SAM image embeddings of sam_frames (kept or recomputed)
     resized_hw: tuple[int, int]  # frame size inside SAM's padded input
     original_hw: tuple[int, int]  # (H, W) of the frames
+    num_frames: int  # T, the video's frames
+    sam_frames: tuple[int, ...] | None = None  # the frame of each SAM embedding; None: all
     seconds: dict[str, float] = field(default_factory=dict)  # time per stage
+    # SAM 2 image features of the frames, per SAM 2 model (see inference.propagation)
+    sam2_features: dict[str, Any] = field(default_factory=dict)
 
-    @property
-    def num_frames(self) -> int:
-        return self.sam.num_frames
+    def sam_index(self, frame: int) -> int:
+        """Index in :attr:`sam` of video frame ``frame``."""
+        if self.sam_frames is None:
+            return frame
+        if frame not in self.sam_frames:
+            raise ValueError(f"frame {frame} has no SAM embedding (keyframes {self.sam_frames})")
+        return self.sam_frames.index(frame)
 
     @property
     def sam_embeddings(self) -> torch.Tensor:
@@ -111,9 +121,10 @@ def encode_video_steps(
     sampling: FrameSampling,
     settings: EncodeSettings,
 ) -> Generator[StepProgress, None, EncodedVideo]:
-    """Encode (T, H, W, 3) uint8 RGB frames: CLIP on the sparse frames, SAM on all of them in
-    batches of ``settings.sam_batch`` frames, keeping as many SAM embeddings as
-    ``settings.sam_memory_budget_bytes`` allows (all of them without a budget).
+    """Encode (T, H, W, 3) uint8 RGB frames: CLIP on the sparse frames, SAM on all of them (the
+    dense frames only with ``settings.sam_keyframes_only``) in batches of ``settings.sam_batch``
+    frames, keeping as many SAM embeddings as ``settings.sam_memory_budget_bytes`` allows (all
+    of them without a budget).
 
     Yields progress after CLIP and after each SAM batch; returns the encoded video (see
     :mod:`videolisa.inference.steps`)."""
@@ -126,11 +137,16 @@ def encode_video_steps(
     yield StepProgress("clip_encode", 1, 1)
 
     start = time.perf_counter()
+    sam_frames = tuple(sorted(set(sampling.dense_frames))) if settings.sam_keyframes_only else None
+    encoded_frames = frames[list(sam_frames)] if sam_frames is not None else frames
     plan = SamMemoryPlan.for_video(
-        len(frames), sam_frame_nbytes(model), settings.sam_batch, settings.sam_memory_budget_bytes
+        len(encoded_frames),
+        sam_frame_nbytes(model),
+        settings.sam_batch,
+        settings.sam_memory_budget_bytes,
     )
     store = yield from SamEmbeddingStore.build_steps(
-        frames, plan, sam_frame_encoder(model, preprocessor)
+        encoded_frames, plan, sam_frame_encoder(model, preprocessor)
     )
     seconds["sam_encode"] = time.perf_counter() - start
     height, width = int(frames.shape[1]), int(frames.shape[2])
@@ -142,5 +158,7 @@ def encode_video_steps(
             height, width, preprocessor.sam_resize.target_length
         ),
         original_hw=(height, width),
+        num_frames=len(frames),
+        sam_frames=sam_frames,
         seconds=seconds,
     )

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from videolisa.errors import PromptError
+from videolisa.errors import PromptError, UserInputError
 from videolisa.inference.encoded_video import EncodedVideo, EncodeSettings, encode_video_steps
 from videolisa.inference.generation import (
     GenerationSettings,
@@ -30,6 +30,7 @@ from videolisa.inference.generation import (
     generate_steps,
 )
 from videolisa.inference.preprocess import FramePreprocessor
+from videolisa.inference.propagation import PropagationSettings, Sam2Propagator
 from videolisa.inference.steps import ProgressCallback, StepProgress, drain, progress_to
 from videolisa.modeling.chat_template import ChatTemplate, Message
 from videolisa.modeling.checkpoint import LoadedCheckpoint, load_model
@@ -301,6 +302,12 @@ class VideoLISAPipeline:
         tracks, at least one frame, so each step takes about the same time whatever the number
         of tracks) and at most ``max_chunk_bytes`` of masks, so memory stays bounded by the
         chunk, never tracks × frames × H × W. ``track_embeddings`` is (K, out_dim)."""
+        if encoded.sam_frames is not None:
+            raise UserInputError(
+                "This video was encoded for SAM 2 propagation: SAM embeddings exist for its "
+                "keyframes only.",
+                "Propagate its keyframe masks, or encode it again without propagation.",
+            )
         height, width = encoded.original_hw
         num_tracks = len(track_embeddings)
         if num_tracks == 0:
@@ -316,6 +323,66 @@ class VideoLISAPipeline:
                 start = window.start + begin
                 yield MaskChunk(slice(start, start + len(part)), masks)
             del embeddings
+
+    @torch.inference_mode()
+    def keyframe_masks(
+        self, encoded: EncodedVideo, track_embeddings: torch.Tensor, keyframes: Sequence[int]
+    ) -> dict[int, np.ndarray]:
+        """One-Token-Seg-All masks of the K tracks on each of ``keyframes``: frame -> (K, H, W)
+        bool (the SAM 2 inputs of propagation)."""
+        masks = {}
+        for frame in keyframes:
+            index = encoded.sam_index(frame)
+            embeddings = encoded.sam.get(slice(index, index + 1))
+            masks[frame] = np.stack(
+                [
+                    (self.mask_logits(encoded, embeddings, track)[0] > 0).cpu().numpy()
+                    for track in track_embeddings
+                ]
+            )
+        return masks
+
+    @torch.inference_mode()
+    def best_frames(
+        self, encoded: EncodedVideo, track_embeddings: torch.Tensor, count: int
+    ) -> list[int]:
+        """The ``count`` frames whose masks SAM predicts best (highest IoU prediction, averaged
+        over the tracks), in frame order."""
+        scores = np.zeros(encoded.num_frames)
+        for window, embeddings in encoded.sam.chunks():
+            for track in track_embeddings:
+                _, iou = self.model.decode_masks(embeddings, track)
+                scores[window] += iou[:, 0].float().cpu().numpy() / len(track_embeddings)
+        return sorted(np.argsort(-scores, kind="stable")[:count].tolist())
+
+    def propagated_mask_steps(
+        self,
+        encoded: EncodedVideo,
+        frames: np.ndarray,
+        track_embeddings: torch.Tensor,
+        propagator: Sam2Propagator,
+        settings: PropagationSettings,
+    ) -> Iterator[MaskChunk]:
+        """Masks of every track on every frame, a chunk of frames at a time: the keyframes'
+        One-Token-Seg-All masks carried over the whole video by SAM 2 (keyframes keep theirs).
+
+        ``frames`` is the encoded video's (T, H, W, 3) uint8; the SAM 2 image features of its
+        frames are kept with ``encoded`` (within ``settings.feature_budget_bytes``), so a
+        follow-up question on the video pays only for propagation."""
+        if len(track_embeddings) == 0:
+            return
+        if settings.keyframes == "dense":
+            keyframes = sorted(set(encoded.sampling.dense_frames))
+        else:
+            keyframes = self.best_frames(encoded, track_embeddings, settings.keyframes)
+        keyframe_masks = self.keyframe_masks(encoded, track_embeddings, keyframes)
+        features = encoded.sam2_features.get(propagator.name)
+        if features is None:
+            features = encoded.sam2_features[propagator.name] = propagator.new_feature_store(
+                settings.feature_budget_bytes
+            )
+        for chunk in propagator.propagate(frames, keyframe_masks, features):
+            yield MaskChunk(chunk.frames, chunk.masks)
 
     def track_masks(
         self,
