@@ -180,3 +180,36 @@ def test_broken_frame_counts_are_refused(golden_dir, tmp_path):
         model=golden_dir,
     )
     assert done.returncode == 2 and "--frames-dense 1-3" in done.stderr
+
+
+@pytest.fixture(scope="module")
+def tiny_sam2(tmp_path_factory):
+    from tests.inference.tiny_sam2 import tiny_sam2_checkpoint
+
+    return tiny_sam2_checkpoint(tmp_path_factory.mktemp("sam2") / "tiny-sam2")
+
+
+@pytest.mark.parametrize("mode", ["refine", "propagate"])
+def test_refine_and_propagate_with_sam2(golden_dir, tmp_path, tiny_sam2, mode):
+    out = tmp_path / "out"
+    args = [*golden_model_args(golden_dir), "--video", str(golden_dir / "frames")]
+    args += ["--prompt", PROMPT, "--out", str(out), f"--{mode}", "sam2"]
+    assert main(["segment", *args, "--refine-model", str(tiny_sam2)]) == 0
+    result = json.loads((out / "result.json").read_text())
+    assert result["mode"] == f"{mode}_sam2" and result["num_tracks"] == 1
+    masks = sorted((out / "masks" / "0").glob("*.png"))
+    assert len(masks) == result["num_frames"] == 6
+    assert np.asarray(Image.open(masks[0])).shape == (40, 56)
+
+
+def test_sam2_without_its_weights_is_one_line(golden_dir, tmp_path):
+    out = tmp_path / "out"
+    done = _segment(
+        "--video", str(golden_dir / "frames"), "--prompt", PROMPT, "--out", str(out),
+        "--frames-sparse", "4", "--frames-dense", "2", "--refine", "sam2", model=golden_dir,
+    )  # fmt: skip
+    assert done.returncode == 2
+    error = done.stderr.strip().splitlines()[-1]
+    assert error.startswith("error: The SAM 2 checkpoint facebook/sam2.1-hiera-tiny")
+    assert "--refine-model DIR" in error
+    assert not out.exists()
