@@ -169,3 +169,22 @@ def test_mevis_valid_writes_the_server_zip(golden_dir, frames, tmp_path):
         assert sorted(archive.namelist()) == expected
         with archive.open(expected[0]) as file:
             assert Image.open(file).size == (56, 40)
+
+
+def test_refine_with_sam2_writes_its_own_predictions_and_resumes(
+    golden_dir, mevis_valid_u, tmp_path
+):
+    from tests.inference.tiny_sam2 import tiny_sam2_checkpoint
+
+    sam2 = tiny_sam2_checkpoint(tmp_path / "tiny-sam2")
+    refine = ["--refine", "sam2", "--refine-model", str(sam2)]
+    whole = run_eval(golden_dir, "mevis", mevis_valid_u, tmp_path / "whole", *refine)
+    assert whole["settings"]["mode"] == "refine_sam2" and whole["scored"]
+    assert set(whole["per_expression"]) == {"a_0", "a_1", "b_0", "b_1"}
+    assert len(list((tmp_path / "whole" / "predictions-refine-sam2").rglob("*.png"))) == 10
+    resumed_out = tmp_path / "resumed"
+    run_eval(golden_dir, "mevis", mevis_valid_u, resumed_out, *refine, "--limit", "2")
+    resumed = run_eval(golden_dir, "mevis", mevis_valid_u, resumed_out, *refine)
+    assert resumed == whole | {"settings": resumed["settings"]}
+    plain = ["eval", *golden_args(golden_dir), "--benchmark", "mevis", "--data"]
+    assert main([*plain, str(mevis_valid_u), "--out", str(resumed_out)]) == 2  # other mode

@@ -12,7 +12,7 @@ from videolisa.errors import ConfigError
 
 if TYPE_CHECKING:
     from videolisa.inference.encoded_video import EncodeSettings
-    from videolisa.inference.propagation import PropagationSettings, Sam2Propagator
+    from videolisa.inference.propagation import PropagationSettings
 
 _UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "KIB": 2**10, "MIB": 2**20}
 _UNITS["GIB"] = 2**30
@@ -150,16 +150,6 @@ def propagation_settings(args: argparse.Namespace) -> PropagationSettings | None
         keyframes=keyframes,
         feature_budget_bytes=budget,
     )
-
-
-def load_propagator(settings: PropagationSettings, device) -> Sam2Propagator:
-    """The SAM 2 model ``settings`` name, on ``device`` (float32 on a CPU, bfloat16 else)."""
-    import torch
-
-    from videolisa.inference.propagation import Sam2Propagator
-
-    dtype = torch.float32 if torch.device(device).type == "cpu" else torch.bfloat16
-    return Sam2Propagator.from_pretrained(settings.model, device, dtype)
 
 
 def encode_settings(

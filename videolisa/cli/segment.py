@@ -16,7 +16,6 @@ from videolisa.cli.options import (
     add_track_limit_argument,
     encode_settings,
     load_pipeline,
-    load_propagator,
     propagation_settings,
 )
 from videolisa.modeling.tokenizer import FORCED_ANSWER
@@ -57,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
     import shutil
 
     from videolisa.inference.generation import GenerationSettings
+    from videolisa.inference.propagation import Sam2Propagator
     from videolisa.outputs import ResultWriter
     from videolisa.video import VideoLimits, read_video
 
@@ -68,7 +68,9 @@ def run(args: argparse.Namespace) -> int:
 
     start = time.perf_counter()
     pipeline = load_pipeline(args)
-    propagator = load_propagator(propagation, pipeline.device) if propagation else None
+    propagator = (
+        Sam2Propagator.from_pretrained(propagation.model, pipeline.device) if propagation else None
+    )
     seconds["load_model"] = time.perf_counter() - start
 
     encoded = pipeline.encode(video.frames, encode_settings(args, propagation))

@@ -151,9 +151,10 @@ class Sam2Propagator:
         cls,
         name: str | Path,
         device: torch.device | str = "cpu",
-        dtype: torch.dtype = torch.float32,
+        dtype: torch.dtype | None = None,
     ) -> Sam2Propagator:
-        """Load a SAM 2 / EdgeTAM video checkpoint: a hub id (downloaded once) or a folder.
+        """Load a SAM 2 / EdgeTAM video checkpoint: a hub id (downloaded once) or a folder, in
+        ``dtype`` (default float32 on a CPU, bfloat16 on an accelerator).
 
         Raises:
             UserInputError: the checkpoint is not on this machine and cannot be downloaded (one
@@ -161,6 +162,8 @@ class Sam2Propagator:
         """
         from transformers import AutoConfig, EdgeTamVideoModel, Sam2VideoModel, Sam2VideoProcessor
 
+        if dtype is None:
+            dtype = torch.float32 if torch.device(device).type == "cpu" else torch.bfloat16
         try:
             config = AutoConfig.from_pretrained(str(name))
             model_class = EdgeTamVideoModel if "edgetam" in config.model_type else Sam2VideoModel

@@ -31,12 +31,15 @@ class Option:
 
 @dataclass(frozen=True)
 class Entry:
-    """A registered benchmark: its module under this package, whether it needs ``--data`` and
-    generates its answers (``--max-new-tokens`` then matters), and what ``load`` takes."""
+    """A registered benchmark: its module under this package, whether it needs ``--data``,
+    generates its answers (``--max-new-tokens`` then matters) and is refinable (``load``
+    returns a ``VideoBenchmark``, whose masks SAM 2 can carry over time), and the options
+    ``load`` takes."""
 
     module: str
     needs_data: bool = True
     generates: bool = False
+    refinable: bool = True  # a VideoBenchmark: --refine / --propagate apply
     options: tuple[Option, ...] = ()
 
 
@@ -45,9 +48,10 @@ REGISTRY: dict[str, Entry] = {
     "mevis": Entry("mevis"),
     "refytvos": Entry("refytvos"),
     "refdavis": Entry("refdavis"),
-    "reasonseg": Entry("reasonseg"),
+    "reasonseg": Entry("reasonseg", refinable=False),
     "refcoco": Entry(
         "refcoco",
+        refinable=False,
         options=(
             Option(
                 "refer_split",
@@ -62,6 +66,7 @@ REGISTRY: dict[str, Entry] = {
         "toyworld",
         needs_data=False,
         generates=True,
+        refinable=False,
         options=(
             Option(
                 "samples_per_kind",

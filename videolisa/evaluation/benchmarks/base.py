@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from videolisa.inference.encoded_video import EncodeSettings
     from videolisa.inference.generation import GenerationSettings
     from videolisa.inference.pipeline import VideoLISAPipeline
+    from videolisa.inference.propagation import PropagationSettings
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +35,7 @@ class RunSettings:
     encode: EncodeSettings
     generation: GenerationSettings
     max_tracks: int = DEFAULT_MAX_TRACKS
+    propagation: PropagationSettings | None = None  # SAM 2 over time (video benchmarks)
 
 
 class Benchmark(ABC):

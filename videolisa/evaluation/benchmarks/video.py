@@ -25,6 +25,7 @@ from videolisa.evaluation.benchmarks.base import (
 )
 from videolisa.evaluation.prompts import VIDEO_ANSWER
 from videolisa.evaluation.score_masks import ItemScore, summarize
+from videolisa.inference.propagation import PropagationSettings, Sam2Propagator
 from videolisa.inference.video_cache import VideoCache
 from videolisa.video import read_frame_files, write_mask_png
 
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from videolisa.inference.encoded_video import EncodedVideo
 
 SUBMISSION = "submission.zip"
+SERVER_FOLDER = "Annotations"  # the folder at the root of a submission zip
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,15 @@ class VideoBenchmark(Benchmark):
         self.expressions = list(expressions)
         self.predictions = predictions
         self.submission = submission
-        self._encoded: VideoCache[EncodedVideo] = VideoCache(max_entries=1, max_bytes=1 << 62)
+        self._encoded: VideoCache[tuple[np.ndarray, EncodedVideo]] = VideoCache(
+            max_entries=1, max_bytes=1 << 62, sized=lambda _: 0
+        )
+        self._propagator: Sam2Propagator | None = None
+
+    def use_propagation(self, settings: PropagationSettings) -> None:
+        """Carry masks over time with SAM 2 (``--refine`` / ``--propagate``); predictions then
+        go to a folder of their own, e.g. ``predictions-refine-sam2``."""
+        self.predictions = f"{self.predictions}-{settings.mode}-sam2"
 
     def keys(self) -> list[str]:
         return [expression.key for expression in self.expressions]
@@ -73,14 +83,26 @@ class VideoBenchmark(Benchmark):
         expression = self.expressions[index]
         # Expressions of a video follow each other: encode it (SAM on every frame) once.
         key = "\n".join(map(str, expression.frame_paths))
-        encoded = self._encoded.get_or_create(
-            key,
-            lambda: pipeline.encode(read_frame_files(expression.frame_paths), settings.encode),
-        )
+
+        def encode() -> tuple[np.ndarray, EncodedVideo]:
+            frames = read_frame_files(expression.frame_paths)
+            return frames, pipeline.encode(frames, settings.encode)
+
+        frames, encoded = self._encoded.get_or_create(key, encode)
         answer = pipeline.answer(
             encoded, [], expression.question, VIDEO_ANSWER, max_tracks=settings.max_tracks
         )
-        tracks = pipeline.track_masks(encoded, answer.track_embeddings)
+        if settings.propagation is None:
+            tracks = pipeline.track_masks(encoded, answer.track_embeddings)
+        else:
+            if self._propagator is None:
+                self._propagator = Sam2Propagator.from_pretrained(
+                    settings.propagation.model, pipeline.device
+                )
+            chunks = pipeline.propagated_mask_steps(
+                encoded, frames, answer.track_embeddings, self._propagator, settings.propagation
+            )
+            tracks = np.concatenate([chunk.masks for chunk in chunks], axis=1)
         masks = single_track(tracks, encoded.num_frames, *encoded.original_hw)
         root = out_dir / self.predictions
         folder = root / expression.pred_dir
@@ -111,7 +133,7 @@ class VideoBenchmark(Benchmark):
         target = out_dir / SUBMISSION
         partial = target.with_name(f".{target.name}.partial")
         with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as archive:
-            for path in sorted(root.rglob("*.png")):
-                archive.write(path, path.relative_to(out_dir).as_posix())
+            for path in sorted(root.rglob("*.png")):  # Annotations/ at the root, as servers read
+                archive.write(path, f"{SERVER_FOLDER}/{path.relative_to(root).as_posix()}")
         os.replace(partial, target)
         return {"submission": SUBMISSION}
