@@ -28,7 +28,7 @@ from videolisa.cli.options import (
     add_track_limit_argument,
     encode_settings,
 )
-from videolisa.defaults import MODEL_ENV, PROJECT_ROOT
+from videolisa.defaults import DEFAULT_REFINE_MODEL, MODEL_ENV, PROJECT_ROOT
 
 if TYPE_CHECKING:
     import gradio as gr
@@ -46,6 +46,7 @@ STAGES = {
     "decode": "Reading the video",
     "encode": "Encoding the video",
     "answer": "Writing the answer",
+    "refine": "Refining over time (SAM 2)",
     "masks": "Segmenting every frame",
     "render": "Packing the masks",
 }
@@ -246,6 +247,7 @@ def build_demo(
         max_new_tokens: float,
         temperature: float,
         always_mask: bool,
+        refine: bool,
         opacity: float = defaults.opacity,
     ) -> TurnSettings:
         return TurnSettings(
@@ -255,6 +257,7 @@ def build_demo(
             float(temperature),
             bool(always_mask),
             float(opacity),
+            bool(refine),
         )
 
     def add_message(message: dict[str, Any], state: ChatState | None):
@@ -333,6 +336,7 @@ def build_demo(
         max_new_tokens: int,
         temperature: float,
         always_mask: bool,
+        refine: bool,
         state: ChatState | None,
     ) -> Iterator[tuple[str, list, str | None, str | None, list, ChatState]]:
         """API: one chat turn (with a new video, or about the conversation's video); streams
@@ -341,7 +345,7 @@ def build_demo(
         if video:
             state.conversation.attach(video)
         settings = settings_from(
-            frames_sparse, frames_dense, max_new_tokens, temperature, always_mask
+            frames_sparse, frames_dense, max_new_tokens, temperature, always_mask, refine
         )
         yield from _api_stream(service.run_turn(state.conversation, message, settings), state)
 
@@ -429,8 +433,13 @@ def build_demo(
                     defaults.always_mask,
                     label='Always answer with a mask ("Sure, <TRK>.", the published evaluation)',
                 )
+                refine = gr.Checkbox(
+                    defaults.refine,
+                    label=f"Refine over time (SAM 2: {service.refine.model})",
+                )
                 opacity = gr.Slider(0, 1, defaults.opacity, step=0.05, label="Overlay opacity")
-        settings = [num_sparse, num_dense, max_new_tokens, temperature, always_mask, opacity]
+        settings = [num_sparse, num_dense, max_new_tokens, temperature, always_mask, refine]
+        settings.append(opacity)
 
         with gr.Row(visible=False):  # the inputs and outputs of the API endpoints
             api_message = gr.Textbox(label="message")
@@ -440,6 +449,7 @@ def build_demo(
             api_tokens = gr.Number(defaults.max_new_tokens, precision=0, label="max_new_tokens")
             api_temperature = gr.Number(defaults.temperature, label="temperature")
             api_always_mask = gr.Checkbox(False, label="always_mask")
+            api_refine = gr.Checkbox(False, label="refine")
             api_prompt = gr.Textbox(label="prompt")
             api_answer = gr.Textbox(label="answer")
             api_tracks = gr.JSON(label="tracks")
@@ -501,6 +511,7 @@ def build_demo(
                 api_tokens,
                 api_temperature,
                 api_always_mask,
+                api_refine,
                 state,
             ],
             [api_answer, api_tracks, api_overlay, api_masks, api_notices, state],
@@ -530,6 +541,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add_frame_arguments(parser)
     add_memory_arguments(parser, default="512MB")
     add_track_limit_argument(parser)
+    parser.add_argument(
+        "--refine-model",
+        default=DEFAULT_REFINE_MODEL,
+        metavar="ID_OR_DIR",
+        help="the SAM 2 / EdgeTAM video checkpoint of the 'Refine over time' setting (default "
+        f"{DEFAULT_REFINE_MODEL}; loaded at the first refined answer)",
+    )
     parser.add_argument("--max-frames", type=int, default=1000, help="refuse longer videos")
     parser.add_argument("--max-side", type=int, default=2048, help="refuse larger frames")
     parser.add_argument("--max-file-size", default="200mb", help="upload limit, e.g. 200mb")
@@ -546,12 +564,14 @@ def load_service(
     limits: "VideoLimits",
     encode: "EncodeSettings",
     max_tracks: int,
+    refine_model: str,
     workdir: Path,
 ) -> "ChatService":
     """The chat service on the chosen model (loaded now), with the app's limits."""
     from videolisa.chat.models import TOY_MODEL_NOTICE
     from videolisa.chat.service import ChatService
     from videolisa.inference.pipeline import VideoLISAPipeline
+    from videolisa.inference.propagation import PropagationSettings
     from videolisa.toyworld.likeness import looks_like_toy_world
 
     pipeline = VideoLISAPipeline.from_pretrained(
@@ -569,6 +589,9 @@ def load_service(
         encode=encode,
         max_tracks=max_tracks,
         video_notice=toy_notice if choice.bundled else None,
+        refine=PropagationSettings(
+            model=refine_model, feature_budget_bytes=encode.sam_memory_budget_bytes
+        ),
     )
 
 
@@ -591,6 +614,7 @@ def main(argv: list[str] | None = None) -> None:
         limits=VideoLimits(max_frames=args.max_frames, max_side=args.max_side),
         encode=encode_settings(args),
         max_tracks=args.max_tracks,
+        refine_model=args.refine_model,
         workdir=workdir,
     )
     pipeline = service.pipeline

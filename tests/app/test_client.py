@@ -22,9 +22,9 @@ pytestmark = pytest.mark.slow
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 VIDEO = PROJECT_ROOT / "assets" / "examples" / "dangerous.mp4"
-# sparse, dense, max new tokens, temperature, always answer with a mask
-WITH_MASK = (4, 1, 8, 0.0, True)
-GENERATE = (4, 1, 8, 0.0, False)
+# sparse, dense, max new tokens, temperature, always answer with a mask, refine with SAM 2
+WITH_MASK = (4, 1, 8, 0.0, True, False)
+GENERATE = (4, 1, 8, 0.0, False, False)
 OUTPUTS = ["answer", "tracks", "overlay", "masks_zip", "notices"]
 
 
@@ -108,13 +108,15 @@ def test_a_turn_without_a_video_answers_with_a_message(client: Client):
 def test_a_cancelled_job_frees_the_queue(runaway_app, tmp_path):
     runaway = Client(runaway_app.url, verbose=False)
     video = handle_file(str(long_video(tmp_path / "long.mp4")))
-    job = runaway.submit("Where is it?", video, 4, 1, 16, 0.0, False, api_name="/chat")
+    job = runaway.submit("Where is it?", video, 4, 1, 16, 0.0, False, False, api_name="/chat")
     while job.status().code != Status.ITERATING:  # streaming progress: the turn runs
         time.sleep(0.05)
     job.cancel()
     assert seconds_until_idle(runaway_app) < 2.0
     other = handle_file(str(long_video(tmp_path / "short.mp4", frames=4)))
     start = time.perf_counter()
-    answer, tracks, *_ = runaway.predict("Where?", other, 4, 1, 16, 0.0, False, api_name="/chat")
+    answer, tracks, *_ = runaway.predict(
+        "Where?", other, 4, 1, 16, 0.0, False, False, api_name="/chat"
+    )
     assert len(tracks) == MAX_TRACKS and answer.endswith("…")
     assert time.perf_counter() - start < 30  # not stuck behind the cancelled job

@@ -58,7 +58,15 @@ def test_python_app_py_serves_the_bundled_model_and_says_what_it_knows(tmp_path)
             api_name="/chat",
         )
         other = client.predict(
-            "Where is the square?", handle_file(str(grey)), 8, 2, 32, 0.0, False, api_name="/chat"
+            "Where is the square?",
+            handle_file(str(grey)),
+            8,
+            2,
+            32,
+            0.0,
+            False,
+            False,
+            api_name="/chat",
         )
     assert "videolisa-toy" in config and "knows coloured shapes" in config
     assert "/assets/models" not in config  # the model's name, not a server path

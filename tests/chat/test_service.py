@@ -318,3 +318,38 @@ def test_the_app_encodes_with_its_sam_options(golden_dir, tmp_path, monkeypatch,
     assert isinstance(list(services[0].run_turn(conversation, "Where?", settings))[-1], TurnDone)
     conversation.close()
     assert [(c["sam_batch"], c["sam_memory_budget_bytes"]) for c in encode_calls] == [(2, 16_000)]
+
+
+def test_a_refined_turn_carries_the_masks_over_time_with_sam2(golden_pipeline, tmp_path, frames):
+    import json
+
+    from tests.inference.tiny_sam2 import tiny_sam2_checkpoint
+    from videolisa.chat.service import ChatService
+    from videolisa.inference.propagation import PropagationSettings
+
+    sam2 = tiny_sam2_checkpoint(tmp_path / "tiny-sam2")
+    service = ChatService(
+        golden_pipeline, workdir_root=tmp_path, refine=PropagationSettings(model=str(sam2))
+    )
+    conversation = service.open_conversation()
+    conversation.attach(frames)
+    refined = TurnSettings(4, 2, always_mask=True, refine=True)
+    events = run(service, conversation, "Where is the object?", refined)
+    assert "refine" in [event.stage for event in events if isinstance(event, Progress)]
+    done = events[-1]
+    assert isinstance(done, TurnDone) and done.num_tracks == 1
+    with zipfile.ZipFile(done.masks_zip) as archive:
+        assert json.loads(archive.read("result.json"))["mode"] == "refine_sam2"
+        assert len([n for n in archive.namelist() if n.startswith("masks/0/")]) == 6
+    cached = service.cache.get(
+        content_key(frames, 4, 2, golden_pipeline.description)
+    ).encoded.sam2_features[str(sam2)]
+    assert cached.kept_frames == 6  # a follow-up pays only for propagation
+    conversation.close()
+
+
+def test_refining_without_the_sam2_weights_says_which_checkpoint(service, conversation):
+    refined = TurnSettings(4, 1, always_mask=True, refine=True)
+    failed = run(service, conversation, "Where is the object?", refined)[-1]
+    assert isinstance(failed, TurnFailed) and failed.text == "Sure, <TRK>."
+    assert "facebook/sam2.1-hiera-tiny" in failed.message and "\n" not in failed.message

@@ -26,8 +26,8 @@ from videolisa.video import read_video
 
 pytestmark = pytest.mark.slow
 
-# sparse, dense, max new tokens, temperature, always answer with a mask
-WITH_MASK = (4, 1, 8, 0.0, True)
+# sparse, dense, max new tokens, temperature, always answer with a mask, refine with SAM 2
+WITH_MASK = (4, 1, 8, 0.0, True, False)
 USERS = 8
 PRIVATE_PROMPT = "Where is the quokka-7f3a9c hiding?"
 

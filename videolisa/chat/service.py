@@ -38,6 +38,7 @@ from videolisa.errors import ConfigError, UserInputError, VideoError, is_out_of_
 from videolisa.inference.encoded_video import EncodedVideo, EncodeSettings
 from videolisa.inference.generation import GenerationSettings
 from videolisa.inference.pipeline import Answer, VideoLISAPipeline
+from videolisa.inference.propagation import PropagationSettings, Sam2Propagator
 from videolisa.inference.video_cache import VideoCache, content_key
 from videolisa.modeling.chat_template import Message
 from videolisa.modeling.tokenizer import FORCED_ANSWER
@@ -72,6 +73,7 @@ class TurnSettings:
     temperature: float = 0.0  # 0 = greedy
     always_mask: bool = False  # answer FORCED_ANSWER (the published evaluation mode)
     opacity: float = 0.5  # of the mask fill in the overlay video
+    refine: bool = False  # carry the keyframes' masks over the video with SAM 2
 
     def __post_init__(self) -> None:
         EncodeSettings(self.num_sparse, self.num_dense)  # validates the frame counts
@@ -107,8 +109,8 @@ class TextDelta:
 
 @dataclass(frozen=True)
 class Progress:
-    """``done`` of ``total`` steps of ``stage``: "decode", "encode", "answer", "masks" or
-    "render"; ``seconds`` since the turn started."""
+    """``done`` of ``total`` steps of ``stage``: "decode", "encode", "answer", "refine" (SAM 2
+    starts), "masks" or "render"; ``seconds`` since the turn started."""
 
     stage: str
     done: int
@@ -212,11 +214,15 @@ class ChatService:
         encode: EncodeSettings | None = None,
         max_tracks: int = DEFAULT_MAX_TRACKS,
         video_notice: Callable[[Video], str | None] | None = None,
+        refine: PropagationSettings | None = None,
     ) -> None:
         """``video_notice`` may return a line to show with every answer about a video (e.g.
-        that the model was not made for videos like it)."""
+        that the model was not made for videos like it). ``refine`` names the SAM 2 model for
+        turns that ask for refinement (loaded at the first such turn)."""
         self.pipeline = pipeline
         self.video_notice = video_notice
+        self.refine = refine or PropagationSettings()
+        self._propagator: Sam2Propagator | None = None
         # how SAM encodes (frame counts come from each turn's settings)
         self.encode = encode or EncodeSettings(sam_memory_budget_bytes=512 * 2**20)
         self.max_tracks = max_tracks
@@ -407,17 +413,26 @@ class ChatService:
         if answer.num_tracks == 0:
             return TurnDone(answer.text, 0)
         video, encoded = cached.video, cached.encoded
+        if settings.refine:
+            yield state.progress("refine", 0, 1)
+            masks = self.pipeline.propagated_mask_steps(
+                encoded, video.frames, answer.track_embeddings, self._sam2(), self.refine
+            )
+        else:
+            masks = self.pipeline.mask_steps(encoded, answer.track_embeddings)
         folder = conversation.next_folder()
         start = time.perf_counter()
         try:
             with ResultWriter(folder, video, answer.num_tracks, settings.opacity) as writer:
                 yield state.progress("masks", 0, video.num_frames)
-                masks = self.pipeline.mask_steps(encoded, answer.track_embeddings)
                 for chunk in self._locked(masks):
                     writer.add(chunk.frames, chunk.masks)
                     yield state.progress("masks", chunk.frames.stop, video.num_frames)
                 decode = time.perf_counter() - start - writer.render_seconds
-                summary = writer.finish(answer.text, encoded.sampling, {"mask_decode": decode})
+                mode = "refine_sam2" if settings.refine else "one_token_seg_all"
+                summary = writer.finish(
+                    answer.text, encoded.sampling, {"mask_decode": decode}, mode
+                )
             yield state.progress("render", 0, 1)
             masks_zip = zip_result(folder)
         except BaseException:  # no half-written result stays behind
@@ -430,6 +445,16 @@ class ChatService:
             masks_zip=masks_zip,
             seconds=summary["seconds"],
         )
+
+    def _sam2(self) -> Sam2Propagator:
+        """The SAM 2 model of refined turns, loaded once (a missing checkpoint is a user
+        error naming it)."""
+        if self._propagator is None:
+            with self._model_lock:
+                self._propagator = Sam2Propagator.from_pretrained(
+                    self.refine.model, self.pipeline.device
+                )
+        return self._propagator
 
     def _locked(self, steps: Generator[Item, None, Result]) -> Generator[Item, None, Result]:
         """``steps`` with the model lock held while each step runs (not between steps, so a

@@ -7,7 +7,7 @@ import argparse
 import re
 from typing import TYPE_CHECKING
 
-from videolisa.defaults import DEFAULT_MAX_TRACKS, DEFAULT_MODEL
+from videolisa.defaults import DEFAULT_MAX_TRACKS, DEFAULT_MODEL, DEFAULT_REFINE_MODEL
 from videolisa.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -103,8 +103,6 @@ def add_track_limit_argument(parser: argparse.ArgumentParser) -> None:
 
 def add_propagation_arguments(parser: argparse.ArgumentParser) -> None:
     """``--refine sam2`` / ``--propagate sam2``, ``--refine-model``, ``--refine-keyframes``."""
-    from videolisa.inference.propagation import DEFAULT_MODEL
-
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument(
         "--refine",
@@ -122,9 +120,9 @@ def add_propagation_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--refine-model",
-        default=DEFAULT_MODEL,
+        default=DEFAULT_REFINE_MODEL,
         metavar="ID_OR_DIR",
-        help=f"the SAM 2 or EdgeTAM video checkpoint (default {DEFAULT_MODEL})",
+        help=f"the SAM 2 or EdgeTAM video checkpoint (default {DEFAULT_REFINE_MODEL})",
     )
     parser.add_argument(
         "--refine-keyframes",

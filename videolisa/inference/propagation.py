@@ -26,11 +26,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from videolisa.defaults import DEFAULT_REFINE_MODEL
 from videolisa.errors import ConfigError, UserInputError
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_MODEL = "facebook/sam2.1-hiera-tiny"
 MODES: tuple[str, ...] = ("refine", "propagate")
 CHUNK_FRAMES = 8  # frames of masks per step
 
@@ -46,7 +46,7 @@ class PropagationSettings:
     """
 
     mode: str = "refine"
-    model: str = DEFAULT_MODEL
+    model: str = DEFAULT_REFINE_MODEL
     keyframes: str | int = "dense"
     feature_budget_bytes: int | None = 512 * 2**20  # SAM 2 image features kept per video
 
@@ -179,7 +179,7 @@ class Sam2Propagator:
         except (ValueError, KeyError) as error:
             raise UserInputError(
                 f"{name} is not a SAM 2 video checkpoint ({error}).",
-                f"Pass a SAM 2 or EdgeTAM checkpoint, e.g. {DEFAULT_MODEL}.",
+                f"Pass a SAM 2 or EdgeTAM checkpoint, e.g. {DEFAULT_REFINE_MODEL}.",
             ) from error
         return cls(model.to(device), processor, str(name))
 
