@@ -214,3 +214,16 @@ def test_a_bad_upload_is_refused_and_the_previous_video_stays(browser, app_url, 
     ask(page, "Where is it now?")
     page.wait_for_function("() => document.querySelectorAll('#chat .bot-row video').length >= 2")
     page.close()
+
+
+def test_refine_over_time_with_sam2(browser, app_url, tmp_path):
+    page = open_page(browser, app_url, "desktop")
+    page.locator("#settings > button").first.click()
+    page.get_by_label("Always answer with a mask").check()
+    page.get_by_label("Refine over time", exact=False).check()
+    ask(page, "Where is the racer?", VIDEO)
+    page.wait_for_function(BOT_VIDEO_PLAYABLE)
+    page.screenshot(path=str(tmp_path / "refined.png"), full_page=True)
+    answer = page.locator("#chat").inner_text()
+    assert "track 0" in answer and "Masks refined over time by SAM 2 (tiny-sam2)" in answer
+    page.close()

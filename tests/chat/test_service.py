@@ -336,6 +336,7 @@ def test_a_refined_turn_carries_the_masks_over_time_with_sam2(golden_pipeline, t
     refined = TurnSettings(4, 2, always_mask=True, refine=True)
     events = run(service, conversation, "Where is the object?", refined)
     assert "refine" in [event.stage for event in events if isinstance(event, Progress)]
+    assert Notice("Masks refined over time by SAM 2 (tiny-sam2).") in events
     done = events[-1]
     assert isinstance(done, TurnDone) and done.num_tracks == 1
     with zipfile.ZipFile(done.masks_zip) as archive:

@@ -418,6 +418,7 @@ class ChatService:
             masks = self.pipeline.propagated_mask_steps(
                 encoded, video.frames, answer.track_embeddings, self._sam2(), self.refine
             )
+            yield Notice(f"Masks refined over time by SAM 2 ({Path(self.refine.model).name}).")
         else:
             masks = self.pipeline.mask_steps(encoded, answer.track_embeddings)
         folder = conversation.next_folder()
