@@ -100,3 +100,30 @@ def test_missing_bundled_model_says_to_pass_model(tmp_path, monkeypatch, capsys)
 def test_bad_options_are_named(golden_dir, args, capsys):
     assert main(["bench", "--model", str(golden_dir), *args]) == 2
     assert args[0] in capsys.readouterr().err
+
+
+def test_dry_run_compares_the_three_ways_of_making_masks(golden_dir, tmp_path, capsys):
+    out = tmp_path / "estimate.json"
+    config = golden_dir.parent / "config-videolisa-3.8b.guess.json"
+    argv = ["bench", "--dry-run", "--config", str(config), "--frames", "64", "--tracks", "2"]
+    assert main([*argv, "--json", str(out)]) == 0
+    modes = json.loads(out.read_text())["modes"]
+    assert list(modes) == ["one_token_seg_all", "refine_sam2", "propagate_sam2"]
+    vit = modes["one_token_seg_all"]["gflop"]["SAM ViT encoder"] / 64
+    assert 5_000 < vit < 7_000  # SAM ViT-H at 1024 px: ~3 T multiply-adds a frame
+    assert modes["propagate_sam2"]["gflop"]["SAM ViT encoder"] == pytest.approx(4 * vit)
+    refine, propagate = modes["refine_sam2"]["gflop"], modes["propagate_sam2"]["gflop"]
+    assert refine["SAM 2 tracking"] == propagate["SAM 2 tracking"] > 0
+    totals = {mode: value["total_gflop"] for mode, value in modes.items()}
+    assert totals["propagate_sam2"] < totals["one_token_seg_all"] < totals["refine_sam2"]
+    assert "facebook/sam2.1-hiera-tiny, 39.0M parameters" in capsys.readouterr().out
+
+
+def test_dry_run_of_a_sam2_folder(golden_dir, tmp_path):
+    from tests.inference.tiny_sam2 import tiny_sam2_checkpoint
+
+    sam2 = tiny_sam2_checkpoint(tmp_path / "tiny-sam2")
+    out = tmp_path / "estimate.json"
+    argv = ["bench", "--dry-run", "--model", str(golden_dir), "--refine-model", str(sam2)]
+    assert main([*argv, "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["modes"]["refine_sam2"]["gflop"]["SAM 2 tracking"] > 0

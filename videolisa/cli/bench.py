@@ -15,7 +15,7 @@ from videolisa.cli.options import (
     encode_settings,
     load_pipeline,
 )
-from videolisa.defaults import DEFAULT_MODEL
+from videolisa.defaults import DEFAULT_MODEL, DEFAULT_REFINE_MODEL
 from videolisa.errors import ConfigError
 
 GB = 10**9
@@ -52,6 +52,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--text-tokens", type=int, default=128, help="with --dry-run: text and answer tokens"
+    )
+    parser.add_argument(
+        "--tracks", type=int, default=1, help="with --dry-run: objects per answer (FLOPs)"
+    )
+    parser.add_argument(
+        "--refine-model",
+        default=DEFAULT_REFINE_MODEL,
+        metavar="ID_OR_DIR",
+        help="with --dry-run: the SAM 2 of the refine and propagate modes (a known id or a "
+        f"local folder; default {DEFAULT_REFINE_MODEL})",
     )
     parser.set_defaults(run=run)
 
@@ -120,7 +130,26 @@ def _dry_run(args: argparse.Namespace) -> dict:
         "(attention, CLIP states, KV cache) to the weights and the kept SAM embeddings; "
         "embeddings beyond --max-memory are recomputed chunk by chunk instead of kept."
     )
+    report["modes"] = _print_modes(model, args, keyframes=args.frames_dense or dense)
     return report
+
+
+def _print_modes(model, args: argparse.Namespace, keyframes: int) -> dict:
+    """FLOPs and kept memory of the three ways of making masks (see profiling.modes)."""
+    from videolisa.profiling.modes import mode_estimates, stage_costs
+
+    costs = stage_costs(model, args.refine_model)
+    modes = mode_estimates(costs, args.frames, min(keyframes, args.frames), args.tracks)
+    print(
+        f"masks of {args.tracks} track(s) on {args.frames} frames, {keyframes} keyframes "
+        f"(TFLOP, 2 per multiply-add; kept GB in bfloat16; SAM 2: {args.refine_model}, "
+        f"{costs.sam2_params / 1e6:.1f}M parameters)"
+    )
+    for mode in modes:
+        stages = ", ".join(f"{name} {gflop / 1e3:.1f}" for name, gflop in mode.gflop.items())
+        kept = ", ".join(f"{name} {nbytes / GB:.2f}" for name, nbytes in mode.kept_bytes.items())
+        print(f"  {mode.mode:<18}{mode.total_gflop / 1e3:9.1f} TFLOP = {stages}; kept: {kept}")
+    return {mode.mode: mode.to_json() for mode in modes}
 
 
 def _print_benchmark(report: dict) -> None:
