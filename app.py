@@ -73,6 +73,11 @@ def plain_text(text: str) -> str:
     return html.escape(MARKDOWN_SYNTAX.sub(r"\\\1", text), quote=False)
 
 
+def typed_text(shown: str) -> str:
+    """The text a user typed, back from its :func:`plain_text` form."""
+    return html.unescape(re.sub(r"\\(.)", r"\1", shown))
+
+
 def track_tag(track: int) -> str:
     """An inline HTML tag in the colour of track ``track`` (its overlay colour)."""
     from videolisa.video import track_color
@@ -175,6 +180,25 @@ class ChatState:
             self.messages.append({"role": "user", "content": plain_text(question)})
         self.question = question
 
+    def edit(self, index: int, question: str) -> bool:
+        """Ask ``question`` instead of the one of the turn holding message ``index``: that turn
+        and the ones after it leave the chat and the history, the turn's video (if it brought
+        one) is attached again, and the new question waits for an answer. False if ``index``
+        is no turn's."""
+        turn = next(
+            (t for t in reversed(range(len(self.turn_starts))) if self.turn_starts[t][0] <= index),
+            None,
+        )
+        if turn is None:
+            return False
+        start, history_length = self.turn_starts[turn]
+        files = [m["content"]["path"] for m in self.messages[start:index] if _is_file(m)]
+        del self.turn_starts[turn:]
+        del self.messages[start:]
+        del self.conversation.session.history[history_length:]
+        self.start_turn(files, question)
+        return True
+
     def undo(self) -> str:
         """Remove the last turn from the chat and, if it was answered, from the history;
         return its question."""
@@ -187,7 +211,11 @@ class ChatState:
         del self.messages[start:]
         del self.conversation.session.history[history_length:]
         self.question = ""
-        return html.unescape(re.sub(r"\\(.)", r"\1", question))
+        return typed_text(question)
+
+
+def _is_file(message: dict[str, Any]) -> bool:
+    return isinstance(message["content"], dict) and "path" in message["content"]
 
 
 def load_examples(toy: bool) -> list[dict[str, Any]]:
@@ -321,6 +349,13 @@ def build_demo(
         question = state.undo()
         return state.messages, gr.MultimodalTextbox(value={"text": question, "files": []})
 
+    def edit(edited: gr.EditData, state: ChatState | None):
+        index = edited.index[0] if isinstance(edited.index, list | tuple) else edited.index
+        value = edited.value if isinstance(edited.value, str) else str(edited.value)
+        if state is None or not state.edit(index, typed_text(value)):
+            return (state.messages if state else []), state, False
+        return state.messages, state, True
+
     def retry(state: ChatState | None):
         if state is None or not state.turn_starts:
             return [], state, False
@@ -400,6 +435,7 @@ def build_demo(
             min_height=200,
             examples=load_examples(toy) or None,
             group_consecutive_messages=False,
+            editable="user",
             placeholder="Attach a video and ask, or try an example:",
         )
         box = gr.MultimodalTextbox(
@@ -494,7 +530,15 @@ def build_demo(
             **model_slot,
             **private,
         )
-        turns = [submitted, example, retried]
+        edited = chatbot.edit(edit, [state], [chatbot, state, go], queue=False, **private).then(
+            respond,
+            [state, go, *settings],
+            turn_outputs,
+            show_progress="hidden",
+            **model_slot,
+            **private,
+        )
+        turns = [submitted, example, retried, edited]
         for finished in turns:
             finished.then(restore_box, None, box, queue=False, **private)
         box.stop(stopped, [state], [chatbot, box], cancels=turns, queue=False, **private)

@@ -68,3 +68,27 @@ def test_examples_for_the_toy_model_come_first_and_the_rest_say_what_they_need()
     published = app.load_examples(toy=False)
     assert all(e["display_text"] == e["text"] for e in published)
     assert all(Path(file).is_file() for e in published for file in e["files"])
+
+
+def test_typed_text_undoes_plain_text():
+    typed = "Where is the <b>cat</b> **now** (x_1)?"
+    assert app.typed_text(app.plain_text(typed)) == typed
+
+
+def test_editing_a_question_asks_it_instead_from_that_turn_on(tmp_path):
+    state = app.ChatState(Conversation(tmp_path))
+    history = state.conversation.session.history
+    state.start_turn([str(tmp_path / "a.mp4")], "Where is the cat?")
+    history += [Message("user", "Where is the cat?"), Message("assistant", "Sure, <TRK>.")]
+    state.messages.append({"role": "assistant", "content": "Sure"})
+    state.start_turn([], "And the dog?")
+    history += [Message("user", "And the dog?"), Message("assistant", "Sure, <TRK>.")]
+    state.messages.append({"role": "assistant", "content": "Sure"})
+    assert state.edit(1, "Where is the bird?")  # message 1: the first question
+    assert [m["content"] for m in state.messages] == [
+        {"path": str(tmp_path / "a.mp4")},
+        "Where is the bird?",
+    ]
+    assert history == [] and state.question == "Where is the bird?"
+    assert Path(state.conversation.pending).name == "a.mp4"
+    assert not app.ChatState(Conversation(tmp_path)).edit(0, "x")
