@@ -31,6 +31,7 @@ def _segment(*args: str, model=None) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow
 def test_golden_masks_and_outputs(golden_dir, tmp_path):
     out = tmp_path / "out"
     done = _segment(
@@ -86,6 +87,7 @@ def test_sam_options_reach_the_encoder(golden_dir, tmp_path, encode_calls):
     assert len(list((tmp_path / "out" / "masks" / "0").glob("*.png"))) == 6
 
 
+@pytest.mark.slow
 def test_generated_answer_on_an_image(golden_dir, tmp_path):
     image = tmp_path / "frame.png"
     Image.open(golden_dir / "frames" / "00002.png").save(image)
@@ -113,6 +115,7 @@ def test_generated_answer_on_an_image(golden_dir, tmp_path):
     assert len(list((tmp_path / "out" / "masks").glob("*"))) == result["num_tracks"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("name", "content", "message"),
     [
@@ -134,6 +137,7 @@ def test_bad_video_is_one_line_and_exit_2(golden_dir, tmp_path, name, content, m
     assert message in done.stderr and "Traceback" not in done.stderr
 
 
+@pytest.mark.slow
 def test_folder_that_is_not_a_checkpoint(golden_dir, tmp_path):
     done = _segment(
         "--video",
@@ -148,6 +152,7 @@ def test_folder_that_is_not_a_checkpoint(golden_dir, tmp_path):
     assert done.stderr.count("\n") == 1
 
 
+@pytest.mark.slow
 def test_prompt_that_does_not_fit(golden_dir, tmp_path):
     done = _segment(
         "--video",
@@ -165,6 +170,7 @@ def test_prompt_that_does_not_fit(golden_dir, tmp_path):
     assert done.returncode == 2 and "context" in done.stderr and done.stderr.count("\n") == 1
 
 
+@pytest.mark.slow
 def test_broken_frame_counts_are_refused(golden_dir, tmp_path):
     done = _segment(
         "--video",
@@ -202,6 +208,7 @@ def test_refine_and_propagate_with_sam2(golden_dir, tmp_path, tiny_sam2, mode):
     assert np.asarray(Image.open(masks[0])).shape == (40, 56)
 
 
+@pytest.mark.slow
 def test_sam2_without_its_weights_is_one_line(golden_dir, tmp_path):
     out = tmp_path / "out"
     done = _segment(

@@ -55,6 +55,7 @@ def test_bench_reports_every_stage(golden_dir, tmp_path, capsys, encode_calls):
     assert "first turn" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_dry_run_of_the_published_config(golden_dir, tmp_path, capsys):
     out = tmp_path / "estimate.json"
     config = golden_dir.parent / "config-videolisa-3.8b.guess.json"

@@ -112,6 +112,7 @@ def test_cli_refuses_bad_media_in_one_line(name, media, golden_dir, tmp_path, ca
     assert seconds < (10 if name == "long.mkv" else 2), f"{name}: {seconds:.1f} s to refuse"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("name", "works"), [("text.mp4", False), ("odd.mkv", True)])
 def test_cli_process_exit_codes(name, works, media, golden_dir, tmp_path):
     """The real command line: exit code 0 with results, or 2 with one line and no traceback."""

@@ -50,6 +50,7 @@ def test_loss_falls_when_training_from_scratch(tmp_path):
     assert last < 0.8 * first, (first, last)
 
 
+@pytest.mark.slow
 def test_resumed_run_continues_the_same_curve(tmp_path):
     schedule = {"steps": 8, "sam_pretrain_steps": 2, "warmup_steps": 2, "decay_steps": 4}
     weights = {"point_prompts": 0.5, "appearance_queries": 0.5, "appearance_align": 0.5}
@@ -70,6 +71,7 @@ def test_resumed_run_continues_the_same_curve(tmp_path):
         assert row_b["total"] == pytest.approx(row_a["total"], rel=1e-3, abs=1e-4)
 
 
+@pytest.mark.slow
 def test_lora_fine_tuning_of_the_golden_checkpoint(golden_dir, tmp_path):
     config = _config(
         tmp_path / "lora",
