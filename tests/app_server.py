@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
 import pytest
 
 from tests.conftest import PROJECT_ROOT, free_port
@@ -79,3 +81,38 @@ def _wait_until_up(server: AppServer) -> None:
         except OSError:
             time.sleep(0.3)
     pytest.fail(f"app.py did not start in {STARTUP_SECONDS} s:\n{server.log.read_text()[-3000:]}")
+
+
+@dataclass
+class MemoryPeak:
+    """Resident memory of a process: at the start, and the largest seen since."""
+
+    before: int
+    peak: int = 0
+
+    @property
+    def growth(self) -> int:
+        return self.peak - self.before
+
+
+@contextmanager
+def peak_memory(pid: int, interval: float = 0.05) -> Iterator[MemoryPeak]:
+    """Sample the resident memory of process ``pid`` every ``interval`` seconds while the block
+    runs."""
+    process = psutil.Process(pid)
+    memory = MemoryPeak(before=process.memory_info().rss)
+    memory.peak = memory.before
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            memory.peak = max(memory.peak, process.memory_info().rss)
+            time.sleep(interval)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        yield memory
+    finally:
+        done.set()
+        sampler.join()

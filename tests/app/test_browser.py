@@ -10,14 +10,13 @@ seconds) started with ``--sam-batch 1 --max-tracks 3``.
 from __future__ import annotations
 
 import shutil
-import threading
 import time
 from pathlib import Path
 
-import psutil
 import pytest
 
 from tests.app.runaway_model import MAX_TRACKS, long_video, seconds_until_idle
+from tests.app_server import peak_memory
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -142,31 +141,15 @@ def test_stop_while_encoding_and_while_decoding_masks_then_the_track_limit(
     wait_for_answer_text(page, "Stopped.")
     assert "track 0" in last_answer(page).inner_text()  # the text that streamed stays
 
-    server = psutil.Process(runaway_app.process.pid)
-    before = server.memory_info().rss
-    peak = [before]
-    done = threading.Event()
-
-    def sample() -> None:
-        while not done.is_set():
-            peak[0] = max(peak[0], server.memory_info().rss)
-            time.sleep(0.05)
-
-    sampler = threading.Thread(target=sample)
-    sampler.start()
-    try:
+    with peak_memory(runaway_app.process.pid) as memory:
         ask(page, "Where is it now?")
         page.wait_for_function(BOT_VIDEO_PLAYABLE)
-    finally:
-        done.set()
-        sampler.join()
     page.screenshot(path=str(tmp_path / "track-limit.png"), full_page=True)
     answer = page.locator("#chat .bot-row").filter(has_text="track 0").last.inner_text()
     assert f"track {MAX_TRACKS - 1}" in answer and f"track {MAX_TRACKS}" not in answer
     assert f"more than {MAX_TRACKS} objects" in page.locator("#chat").inner_text()
-    growth = peak[0] - before
-    print(f"\nserver RSS {before / 2**20:.0f} MiB, peak +{growth / 2**20:.0f} MiB")
-    assert growth < MEMORY_GROWTH_BYTES
+    print(f"\nserver RSS {memory.before / 2**20:.0f} MiB, peak +{memory.growth / 2**20:.0f} MiB")
+    assert memory.growth < MEMORY_GROWTH_BYTES
     page.close()
 
 

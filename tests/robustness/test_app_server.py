@@ -15,13 +15,13 @@ from pathlib import Path
 
 import httpx
 import numpy as np
-import psutil
 import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from gradio_client.utils import Status
 from PIL import Image
 
+from tests.app_server import peak_memory
 from videolisa.video import read_video
 
 pytestmark = pytest.mark.slow
@@ -187,27 +187,14 @@ def test_eight_users_at_once(app_server, square_video):
         shape = (3 + index, 32 + 8 * index, 48 + 4 * index)
         video = square_video(f"user{index}.mp4", *shape, corner=(2 * index, 3 * index))
         users.append(User(video, shape))
-    server = psutil.Process(app_server.process.pid)
-    before = server.memory_info().rss
-    peak = [before]
-    done = threading.Event()
-
-    def sample() -> None:
-        while not done.is_set():
-            peak[0] = max(peak[0], server.memory_info().rss)
-            time.sleep(0.05)
-
-    sampler = threading.Thread(target=sample)
     threads = [threading.Thread(target=user.run, args=(app_server.url,)) for user in users]
     start = time.perf_counter()
-    sampler.start()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=300)
+    with peak_memory(app_server.process.pid) as memory:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=300)
     seconds = time.perf_counter() - start
-    done.set()
-    sampler.join()
 
     for user in users:
         assert user.error is None, user.error
@@ -218,10 +205,9 @@ def test_eight_users_at_once(app_server, square_video):
         assert len(masks) == count and {mask.shape for mask in masks} == {(height, width)}
     queued = [rank for user in users for code, rank in user.statuses if code == Status.IN_QUEUE]
     assert queued and any(rank for rank in queued), "no queue position was ever reported"
-    growth = peak[0] - before
     print(
         f"\nload: {USERS} users, {USERS / seconds * 60:.1f} turns/min, {seconds:.1f} s; "
-        f"server RSS {before / 2**20:.0f} MiB before, peak {peak[0] / 2**20:.0f} MiB "
-        f"(+{growth / 2**20:.0f} MiB)"
+        f"server RSS {memory.before / 2**20:.0f} MiB before, peak {memory.peak / 2**20:.0f} MiB "
+        f"(+{memory.growth / 2**20:.0f} MiB)"
     )
-    assert growth < 1024**3, "8 tiny videos took over 1 GiB"
+    assert memory.growth < 1024**3, "8 tiny videos took over 1 GiB"
