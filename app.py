@@ -59,6 +59,9 @@ CSS = """
   #model-card .intro { display: none; }
   #model-card h2 { margin: 0; }
   #chat .bubble-wrap { max-height: 42vh; }
+  #chat .example-image-container { display: none; }  /* every example fits the first screen */
+  #chat button.example { padding: 6px 10px; }
+  #chat .examples { gap: 6px; }
 }
 """
 MARKDOWN_SYNTAX = re.compile(r"([\\`*_{}\[\]()#+\-.!|~$])")  # ">" and "<": html.escape
