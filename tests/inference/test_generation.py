@@ -147,6 +147,12 @@ def test_sampling_is_reproducible_with_a_seed(golden_pipeline, encoded):
     assert a.token_ids == b.token_ids and len(a.token_ids) > 0
 
 
+def test_generation_without_settings_is_greedy_with_the_defaults(golden_pipeline, encoded):
+    default = golden_pipeline.answer(encoded, [], QUESTION)
+    greedy = golden_pipeline.answer(encoded, [], QUESTION, settings=GenerationSettings())
+    assert default.token_ids == greedy.token_ids and len(default.token_ids) > 0
+
+
 def test_multi_turn_history_is_in_the_prompt(golden_pipeline, encoded):
     history = [Message("user", QUESTION), Message("assistant", "Sure, <TRK>.")]
     one = golden_pipeline.prompt_ids([Message("user", "And now?")], True)

@@ -200,9 +200,8 @@ class VideoLISAPipeline:
         if max_tracks is not None and max_tracks < 0:
             raise PromptError(f"max_tracks must be 0 or more, got {max_tracks}.")
         messages = [*history, Message("user", question)]
-        reserve = (
-            0 if forced_answer is not None else (settings or GenerationSettings()).max_new_tokens
-        )
+        settings = settings or GenerationSettings()
+        reserve = 0 if forced_answer is not None else settings.max_new_tokens
         self._check_fits(encoded, messages, forced_answer, reserve)
         if forced_answer is not None:
             prompt = self.prompt_ids(messages, add_generation_prompt=True)
