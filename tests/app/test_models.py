@@ -42,3 +42,13 @@ def test_demo_sentences_cover_questions_and_track_answers():
     sentences = models.demo_sentences(samples_per_kind=2)
     assert any("<TRK>" in sentence for sentence in sentences)
     assert any(sentence.startswith("Rule:") for sentence in sentences)
+
+
+def test_the_bundled_models_card_gives_its_size_on_disk(monkeypatch, tmp_path):
+    bundled = tmp_path / "videolisa-toy"
+    (bundled / "vision_tower").mkdir(parents=True)
+    (bundled / "model.safetensors").write_bytes(b"\0" * 2_600_000)
+    (bundled / "vision_tower" / "model.safetensors").write_bytes(b"\0" * 1_000_000)
+    monkeypatch.setattr(models, "DEFAULT_MODEL", bundled)
+    card = models.model_card(ModelChoice(str(bundled)), "float32", "cpu")
+    assert "toy-world model (4 MB)" in card and "knows coloured shapes" in card

@@ -59,14 +59,19 @@ def model_card(choice: ModelChoice, precision: str, device: str) -> str:
         )
     if choice.bundled:
         return (
-            f"{runs} — the bundled toy-world model (11 MB). It **knows coloured shapes on dark "
-            "backgrounds only**: use the examples below or videos like them. For real videos "
-            f"use the published model: `{USE_PUBLISHED}`"
+            f"{runs} — the bundled toy-world model ({_folder_megabytes(DEFAULT_MODEL)} MB). "
+            "It **knows coloured shapes on dark backgrounds only**: use the examples below or "
+            f"videos like them. For real videos use the published model: `{USE_PUBLISHED}`"
         )
     return (
         f"{runs} — answers questions about a video and segments, on every frame, each object "
         "its answer points at (reasoning, rules, several objects, follow-up questions)."
     )
+
+
+def _folder_megabytes(folder: Path) -> int:
+    """The size of the files in ``folder`` (and below it), in whole megabytes."""
+    return round(sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 1e6)
 
 
 TOY_MODEL_NOTICE = (
