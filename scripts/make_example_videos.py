@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from videolisa.defaults import DEFAULT_MODEL, PROJECT_ROOT
-from videolisa.evaluation.metrics import sequence_scores
+from videolisa.evaluation.benchmarks.toyworld import reference_track_scores
 from videolisa.inference.pipeline import VideoLISAPipeline
 from videolisa.modeling.chat_template import Message
 from videolisa.toyworld import Sample, WorldConfig, generate_sample
@@ -107,10 +107,10 @@ def answered_right(pipeline: VideoLISAPipeline, frames: np.ndarray, sample: Samp
             masks = pipeline.track_masks(encoded, answer.track_embeddings)
             if len(masks) != len(turn.track_objects):
                 return False
-            for track, obj in zip(masks, turn.track_objects, strict=True):
-                j, f = sequence_scores(track, sample.masks[obj])
-                if (j + f) / 2 < RIGHT_J_AND_F:
-                    return False
+            if any(
+                (j + f) / 2 < RIGHT_J_AND_F for j, f in reference_track_scores(masks, sample, turn)
+            ):
+                return False
         history += [Message("user", turn.question), Message("assistant", turn.answer)]
     return True
 

@@ -59,7 +59,7 @@ def model_card(choice: ModelChoice, precision: str, device: str) -> str:
         )
     if choice.bundled:
         return (
-            f"{runs} — the bundled toy-world model ({_folder_megabytes(DEFAULT_MODEL)} MB). "
+            f"{runs} — the bundled toy-world model ({_folder_megabytes(Path(choice.model))} MB). "
             "It **knows coloured shapes on dark backgrounds only**: use the examples below or "
             f"videos like them. For real videos use the published model: `{USE_PUBLISHED}`"
         )

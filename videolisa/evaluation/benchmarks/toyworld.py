@@ -33,7 +33,15 @@ from videolisa.errors import ConfigError
 from videolisa.evaluation.benchmarks.base import Benchmark, Record, RunSettings
 from videolisa.evaluation.metrics import sequence_scores
 from videolisa.modeling.chat_template import Message
-from videolisa.toyworld import CONVERSATION, SAMPLE_KINDS, TRK, Sample, is_well_formed, test_sample
+from videolisa.toyworld import (
+    CONVERSATION,
+    SAMPLE_KINDS,
+    TRK,
+    Sample,
+    Turn,
+    is_well_formed,
+    test_sample,
+)
 from videolisa.toyworld.disk import read_toyworld_folder
 from videolisa.video import write_mask_png
 
@@ -87,10 +95,7 @@ class ToyWorldBenchmark(Benchmark):
                 (folder / str(track)).mkdir(parents=True, exist_ok=True)
                 for t, mask in enumerate(track_masks):
                     write_mask_png(folder / str(track) / f"{t:05d}.png", mask)
-            empty = np.zeros(sample.masks.shape[1:], dtype=bool)
-            for track, obj in enumerate(turn.track_objects):
-                pred = masks[track] if track < len(masks) else empty
-                scores.append(sequence_scores(pred, sample.masks[obj]))
+            scores += reference_track_scores(masks, sample, turn)
         record: Record = {"key": self._keys[index], "kind": sample.kind, "turns": turns}
         if scores:
             record["j"] = float(np.mean([j for j, _ in scores]))
@@ -176,6 +181,18 @@ def from_folder(data: Path) -> ToyWorldBenchmark:
         [f"{sample.video_id}_{i}" for i, sample in enumerate(samples)],
         [lambda sample=sample: sample for sample in samples],
     )
+
+
+def reference_track_scores(
+    masks: np.ndarray, sample: Sample, turn: Turn
+) -> list[tuple[float, float]]:
+    """(J, F) for each object ``turn``'s reference answer tracks: predicted track k of ``masks``
+    ((N, T, H, W) bool) against reference object k; a missing track is an empty mask."""
+    empty = np.zeros(sample.masks.shape[1:], dtype=bool)
+    return [
+        sequence_scores(masks[track] if track < len(masks) else empty, sample.masks[obj])
+        for track, obj in enumerate(turn.track_objects)
+    ]
 
 
 def track_overlap(masks: np.ndarray) -> float:
