@@ -130,17 +130,25 @@ def build_demo(service: "ChatService", card: str, toy: bool = False) -> "gr.Bloc
         turn = service.run_turn(state.conversation, state.question, settings)
         try:
             for event in turn:
+                if state.stop_asked.is_set():
+                    break  # Stop: the turn ends here, at its next step
                 view.apply(event)
                 state.show(view)
                 yield state.messages, state
         finally:
-            turn.close()  # a Stop closes this generator; the turn stops at its next step
+            turn.close()  # a closed tab closes this generator; the turn stops at its next step
+        if state.stop_asked.is_set():
+            view.stop()
+            state.show(view)
+            yield state.messages, state
 
     def stopped(state: ChatState | None):
-        """After Stop: the answer so far stays, marked as stopped."""
+        """Stop: the running turn ends at its next step; the answer so far stays, marked as
+        stopped."""
         box = gr.MultimodalTextbox(interactive=True, submit_btn=True, stop_btn=False)
         if state is None:
             return [], box
+        state.stop_asked.set()
         view = state.view
         if view is not None and not view.finished:
             view.stop()
@@ -148,6 +156,8 @@ def build_demo(service: "ChatService", card: str, toy: bool = False) -> "gr.Bloc
         return state.messages, box
 
     def clear(state: ChatState | None):
+        if state is not None:
+            state.stop_asked.set()
         close(state)
         box = gr.MultimodalTextbox(value=None, interactive=True, stop_btn=False)
         return [], None, box, gr.Group(visible=False)
@@ -333,7 +343,6 @@ def build_demo(service: "ChatService", card: str, toy: bool = False) -> "gr.Bloc
             chatbot.edit(edit, [state], [chatbot, state, go], **private),
         ]
         viewer = [frames, shown, frame, original, overlaid, state]
-        turns = []
         for start in starts:
             turn = start.then(None, js=SHOW_LAST_ANSWER).then(
                 respond,
@@ -344,12 +353,11 @@ def build_demo(service: "ChatService", card: str, toy: bool = False) -> "gr.Bloc
                 api_visibility="private",
                 **model_slot,
             )
-            turns.append(turn)
             turn.then(_restore_box, None, box, **private).then(
                 panel, [state], viewer, **private
             ).then(None, js=SHOW_LAST_ANSWER)
-        box.stop(stopped, [state], [chatbot, box], cancels=turns, **private)
-        chatbot.clear(clear, [state], [chatbot, state, box, frames], cancels=turns, **private)
+        box.stop(stopped, [state], [chatbot, box], **private)
+        chatbot.clear(clear, [state], [chatbot, state, box, frames], **private)
         chatbot.undo(undo, [state], [chatbot, box], **private).then(
             panel, [state], viewer, **private
         )
@@ -435,8 +443,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def load_service(choice: "ModelChoice", args: argparse.Namespace, workdir: Path) -> "ChatService":
     """The chat service on the chosen model (loaded now), with the app's limits."""
-    from videolisa.chat.models import TOY_MODEL_NOTICE
+    from videolisa.chat.models import TOY_MAX_QUESTION_CHARS, TOY_MODEL_NOTICE
     from videolisa.chat.service import ChatService
+    from videolisa.chat.session import DEFAULT_MAX_QUESTION_CHARS
     from videolisa.inference.pipeline import VideoLISAPipeline
     from videolisa.inference.trackers import entry_for
     from videolisa.toyworld.likeness import looks_like_toy_world
@@ -461,6 +470,7 @@ def load_service(choice: "ModelChoice", args: argparse.Namespace, workdir: Path)
         max_tracks=args.max_tracks,
         video_notice=toy_notice if choice.bundled else None,
         tracker_checkpoints={entry_for(None, c).name: c for c in args.refine_model},
+        max_question_chars=TOY_MAX_QUESTION_CHARS if choice.bundled else DEFAULT_MAX_QUESTION_CHARS,
     )
 
 

@@ -52,7 +52,7 @@ from videolisa.chat.messages import (
     hide_paths,
     out_of_memory_message,
 )
-from videolisa.chat.session import ChatSession, PreparedTurn
+from videolisa.chat.session import DEFAULT_MAX_QUESTION_CHARS, ChatSession, PreparedTurn
 from videolisa.chat.settings import SettingsForm, TurnSettings
 from videolisa.defaults import DEFAULT_MAX_TRACKS
 from videolisa.errors import ConfigError, UserInputError, VideoError, is_out_of_memory
@@ -119,13 +119,15 @@ class ChatService:
         video_notice: Callable[[Video], str | None] | None = None,
         tracker_checkpoints: Mapping[str, str] | None = None,
         max_cached_videos: int = 8,
+        max_question_chars: int = DEFAULT_MAX_QUESTION_CHARS,
     ) -> None:
         """``encode``: the server's SAM options and default frame counts (None: the model's).
         ``max_memory_bytes``: all the cache may keep (frames, SAM embeddings and trackers'
         features of every video; None: no limit). ``video_notice`` may return a line to show
         with every answer about a video (e.g. that the model was not made for videos like it).
         ``tracker_checkpoints``: a checkpoint per registered tracker name where it is not the
-        tracker's default (loaded at the first turn that asks for it)."""
+        tracker's default (loaded at the first turn that asks for it). Questions longer than
+        ``max_question_chars`` are cut (a model trained on short questions wants less)."""
         self.pipeline = pipeline
         self.video_notice = video_notice
         self.encode = replace(encode or EncodeSettings(), sam_memory_budget_bytes=max_memory_bytes)
@@ -137,6 +139,7 @@ class ChatService:
         )
         self.workdir_root = Path(workdir_root or tempfile.gettempdir())
         self.tracker_checkpoints = dict(tracker_checkpoints or {})
+        self.max_question_chars = max_question_chars
         self._trackers = TrackerCache()
         self._model_lock = threading.Lock()
         frames = self.encode.frame_counts(pipeline.default_frames)
@@ -157,7 +160,8 @@ class ChatService:
     def open_conversation(self) -> Conversation:
         """A new conversation with its own temporary folder (removed by ``close``)."""
         self.workdir_root.mkdir(parents=True, exist_ok=True)
-        return Conversation(Path(tempfile.mkdtemp(prefix="videolisa-chat-", dir=self.workdir_root)))
+        folder = Path(tempfile.mkdtemp(prefix="videolisa-chat-", dir=self.workdir_root))
+        return Conversation(folder, ChatSession(max_question_chars=self.max_question_chars))
 
     def warm_up(self) -> None:
         """Run the model once on a tiny synthetic video (CLIP, SAM, the LLM, the mask decoder),
@@ -198,7 +202,7 @@ class ChatService:
         def work() -> Generator[TurnEvent, None, None]:
             cached = yield from self._load(Path(video), settings, state)
             yield from self._video_notices(cached)
-            session = ChatSession()
+            session = ChatSession(max_question_chars=self.max_question_chars)
             counter = self._position_counter(cached, settings)
             prepared = session.prepare(prompt, counter, self.pipeline.context_length)
             for notice in prepared.notices:

@@ -7,6 +7,7 @@ each turn starts (turn ``t`` here is turn ``t`` of the conversation), and the vi
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +28,9 @@ class ChatState:
     question: str = ""
     views: dict[int, TurnView] = field(default_factory=dict)  # message index -> its answer
     selected: int | None = None  # the answer the frame viewer shows
+    # Stop asked for the running turn: it ends at its next step as a finished event (Gradio's
+    # own cancelling of a running event can leave an "Error" badge on the chat)
+    stop_asked: threading.Event = field(default_factory=threading.Event)
 
     @property
     def view(self) -> TurnView | None:
@@ -35,6 +39,7 @@ class ChatState:
 
     def start_turn(self, files: list[str], question: str) -> None:
         """Show the user's message (video first) and remember its video and question."""
+        self.stop_asked.clear()
         self.conversation.begin_turn()
         self.turn_starts.append(len(self.messages))
         for file in files:
