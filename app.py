@@ -13,6 +13,9 @@ import argparse
 import json
 import logging
 import os
+import threading
+import time
+import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -69,8 +72,11 @@ SHOW_LAST_ANSWER = """() => {
 
 
 # ------------------------------------------------------------------------------------ UI
-def build_demo(service: "ChatService", card: str, toy: bool = False) -> "gr.Blocks":
-    """The chat page and its API endpoints (``chat``, ``segment``)."""
+def build_demo(
+    service: "ChatService", card: str, toy: bool = False, session_seconds: int = SESSION_SECONDS
+) -> "gr.Blocks":
+    """The chat page and its API endpoints (``chat``, ``segment``); a session idle for
+    ``session_seconds`` is closed with its files."""
     import gradio as gr
 
     from videolisa.chat.events import TurnDone, TurnFailed
@@ -82,7 +88,8 @@ def build_demo(service: "ChatService", card: str, toy: bool = False) -> "gr.Bloc
 
     gpu = _zero_gpu()
     form = service.form
-    sessions: dict[str, ChatState] = {}  # by Gradio session, so a closed tab frees its files
+    # by Gradio session, so that a closed tab frees its files at once
+    sessions: weakref.WeakValueDictionary[str, ChatState] = weakref.WeakValueDictionary()
 
     def new_state(request: gr.Request | None = None) -> ChatState:
         state = ChatState(service.open_conversation())
@@ -92,25 +99,28 @@ def build_demo(service: "ChatService", card: str, toy: bool = False) -> "gr.Bloc
 
     def close(state: ChatState | None) -> None:
         if state is not None:
-            state.conversation.close()
+            service.close(state.conversation)
 
     def closed_tab(request: gr.Request) -> None:
         close(sessions.pop(request.session_hash, None))
 
-    def add_message(message: dict[str, Any], state: ChatState | None, request: gr.Request):
+    def add_message(
+        message: dict[str, Any], state: ChatState | None, request: gr.Request, uploads=True
+    ):
         """Show the user's message; a blank message without a file changes nothing."""
         state = state or new_state(request)
         files, question = message.get("files") or [], message.get("text") or ""
         if not files and not question.strip():
             return gr.MultimodalTextbox(value=None), state.messages, state, False
-        state.start_turn(files, question)
+        state.start_turn(files, question, uploads=uploads)
         box = gr.MultimodalTextbox(value=None, interactive=False, submit_btn=False, stop_btn=True)
         return box, state.messages, state, True
 
     def add_example(selected: gr.SelectData, state: ChatState | None, request: gr.Request):
         example = selected.value or {}
         files = [f["path"] if isinstance(f, dict) else f for f in example.get("files") or []]
-        return add_message({"text": example.get("text"), "files": files}, state, request)
+        message = {"text": example.get("text"), "files": files}
+        return add_message(message, state, request, uploads=False)
 
     @gpu
     def respond(state: ChatState | None, go: bool, **values: Any) -> Iterator[tuple]:
@@ -118,6 +128,7 @@ def build_demo(service: "ChatService", card: str, toy: bool = False) -> "gr.Bloc
         if state is None or not go:
             yield (state.messages if state else []), state
             return
+        state.refresh()
         view = state.answer()
         try:
             settings = form.settings(values)
@@ -240,7 +251,7 @@ def build_demo(service: "ChatService", card: str, toy: bool = False) -> "gr.Bloc
         state = state or new_state()
         settings = _checked(values)
         if video:
-            state.conversation.attach(video)
+            state.conversation.attach(video, upload=True)
         yield from _api_stream(service.run_turn(state.conversation, message, settings), state)
 
     def api_segment(video: str | None, prompt: str, state=None, **values: Any):
@@ -249,7 +260,8 @@ def build_demo(service: "ChatService", card: str, toy: bool = False) -> "gr.Bloc
             raise gr.Error("Give a video or image file.", print_exception=False)
         state = state or new_state()
         settings = _checked({**values, "always_mask": True})
-        yield from _api_stream(service.segment(state.conversation, video, prompt, settings), state)
+        owned = state.conversation.adopt(video)
+        yield from _api_stream(service.segment(state.conversation, owned, prompt, settings), state)
 
     def _checked(values: dict[str, Any]):
         try:
@@ -280,7 +292,7 @@ def build_demo(service: "ChatService", card: str, toy: bool = False) -> "gr.Bloc
             "each object the answer points at is segmented on every frame.</p>\n\n" + card,
             elem_id="model-card",
         )
-        state = gr.State(None, time_to_live=SESSION_SECONDS, delete_callback=close)
+        state = gr.State(None, time_to_live=session_seconds, delete_callback=close)
         go = gr.State(False)
         chatbot = gr.Chatbot(
             label="Chat",
@@ -402,6 +414,18 @@ def _restore_box():
     return gr.MultimodalTextbox(interactive=True, submit_btn=True, stop_btn=False)
 
 
+def _close_idle_conversations(service: "ChatService", seconds: int) -> None:
+    """Close conversations idle for ``seconds``, checked every few seconds in the background
+    (Gradio keeps a session whose connection closed for an hour, whatever its time to live)."""
+
+    def sweep() -> None:
+        while True:
+            time.sleep(min(seconds, 10))
+            service.close_idle(seconds)
+
+    threading.Thread(target=sweep, name="close-idle-conversations", daemon=True).start()
+
+
 def _zero_gpu() -> Callable[[Callable], Callable]:
     """Hugging Face ZeroGPU Spaces run model calls on a GPU through ``spaces.GPU``; elsewhere
     a no-op."""
@@ -438,11 +462,31 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max-frames", type=int, default=1000, help="refuse longer videos")
     parser.add_argument("--max-side", type=int, default=2048, help="refuse larger frames")
     parser.add_argument("--max-file-size", default="200mb", help="upload limit, e.g. 200mb")
+    parser.add_argument(
+        "--session-ttl",
+        type=int,
+        default=SESSION_SECONDS,
+        metavar="SECONDS",
+        help=f"close a conversation idle this long, with its files (default {SESSION_SECONDS}; "
+        "a closed browser tab's at once)",
+    )
+    parser.add_argument(
+        "--max-disk",
+        default="2GB",
+        help="result files (overlays, masks) of all conversations together; beyond it the "
+        "oldest are removed (default 2GB)",
+    )
+    parser.add_argument(
+        "--max-disk-per-chat",
+        default="256MB",
+        help="result files of one conversation; beyond it its oldest are removed (default 256MB)",
+    )
     return parser.parse_args(argv)
 
 
 def load_service(choice: "ModelChoice", args: argparse.Namespace, workdir: Path) -> "ChatService":
-    """The chat service on the chosen model (loaded now), with the app's limits."""
+    """The chat service on the chosen model (loaded now), with the app's limits; its files go
+    under ``workdir``."""
     from videolisa.chat.models import TOY_MAX_QUESTION_CHARS, TOY_MODEL_NOTICE
     from videolisa.chat.service import ChatService
     from videolisa.chat.session import DEFAULT_MAX_QUESTION_CHARS
@@ -471,6 +515,8 @@ def load_service(choice: "ModelChoice", args: argparse.Namespace, workdir: Path)
         video_notice=toy_notice if choice.bundled else None,
         tracker_checkpoints={entry_for(None, c).name: c for c in args.refine_model},
         max_question_chars=TOY_MAX_QUESTION_CHARS if choice.bundled else DEFAULT_MAX_QUESTION_CHARS,
+        max_disk_bytes=parse_size(args.max_disk, "--max-disk"),
+        max_conversation_disk_bytes=parse_size(args.max_disk_per_chat, "--max-disk-per-chat"),
     )
 
 
@@ -486,9 +532,10 @@ def main(argv: list[str] | None = None) -> None:
     choice = choose_model(args.model)
     service = load_service(choice, args, folder.chats)
     service.warm_up()
+    _close_idle_conversations(service, args.session_ttl)
     pipeline = service.pipeline
     card = model_card(choice, pipeline.precision, str(pipeline.device))
-    demo = build_demo(service, card, toy=choice.bundled)
+    demo = build_demo(service, card, toy=choice.bundled, session_seconds=args.session_ttl)
     demo.queue().launch(
         server_name=args.host,
         server_port=args.port,

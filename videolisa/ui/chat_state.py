@@ -37,14 +37,15 @@ class ChatState:
         """The last answer's view."""
         return self.views[max(self.views)] if self.views else None
 
-    def start_turn(self, files: list[str], question: str) -> None:
-        """Show the user's message (video first) and remember its video and question."""
+    def start_turn(self, files: list[str], question: str, uploads: bool = False) -> None:
+        """Show the user's message (video first) and remember its video and question;
+        ``uploads``: the files were just uploaded (the conversation takes them over)."""
         self.stop_asked.clear()
         self.conversation.begin_turn()
         self.turn_starts.append(len(self.messages))
         for file in files:
-            self.conversation.attach(file)
-            self.messages.append({"role": "user", "content": {"path": file}})
+            path = self.conversation.attach(file, upload=uploads)
+            self.messages.append({"role": "user", "content": {"path": str(path)}})
         if question.strip():
             self.messages.append({"role": "user", "content": plain_text(question)})
         self.question = question
@@ -67,6 +68,11 @@ class ChatState:
             for offset, i in enumerate(refused):
                 del self.messages[i - offset]
             self.views = {(i - len(refused) if i > start else i): v for i, v in self.views.items()}
+
+    def refresh(self) -> None:
+        """Show every answer as it is now (results removed for the disk bounds say so)."""
+        for index, view in self.views.items():
+            self.messages[index] = {"role": "assistant", "content": view.content()}
 
     def turn_of(self, index: int) -> int | None:
         """The turn holding message ``index``, or None."""

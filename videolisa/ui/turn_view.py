@@ -20,6 +20,10 @@ STAGES = {
     "render": "Packing the masks",
 }
 STOPPED = "Stopped."
+REMOVED = (
+    "This answer's overlay and masks were removed to keep the server's disk use within its "
+    "bounds; ask again to make them."
+)
 
 
 @dataclass
@@ -74,6 +78,8 @@ class TurnView:
         done = self.done
         if done is None or not done.num_tracks:
             return text
+        if done.folder is not None and not done.folder.exists():
+            return f"{text}\n\n<em>{REMOVED}</em>"
         parts: list[Any] = [text]
         if self.overlay:
             parts.append({"path": self.overlay})
