@@ -43,14 +43,17 @@ logger = logging.getLogger("videolisa.app")
 CSS = """
 #chat .bubble-wrap { max-height: 62vh; }  /* the chat grows with the conversation, then scrolls */
 #chat .bot-row video, #chat .bot-row img { min-width: min(360px, 60vw); }
-.track-tag { border-radius: 4px; padding: 1px 6px; margin: 0 1px; font-weight: 600; color: #000; }
+.track-tag {
+  border-radius: 4px; padding: 1px 6px; margin: 0 1px; font-weight: 600; color: #000;
+  white-space: nowrap;
+}
 table.legend { margin-top: 4px; font-size: 0.9em; }
 table.legend td { padding: 2px 8px 2px 0; border: none; }
 #model-card p { margin: 0; }
 @media (max-width: 640px) {  /* phones: the input and the examples on the first screen */
   #model-card .intro { display: none; }
   #model-card h2 { margin: 0; }
-  #chat { padding-top: 28px; }  /* the "Chat" label above the first example, not over it */
+  #chat label.float { display: none; }  /* the "Chat" label would cover the first line */
   #chat .bubble-wrap { max-height: 42vh; }
   #chat .example-image-container { display: none; }  /* every example fits the first screen */
   #chat button.example { padding: 6px 10px; }
@@ -65,7 +68,9 @@ SHOW_LAST_ANSWER = """() => {
     const last = rows[rows.length - 1];
     if (!last) return;
     const wrap = last.closest('.bubble-wrap');
-    if (wrap) wrap.scrollTop += last.getBoundingClientRect().top - wrap.getBoundingClientRect().top;
+    const room = 36;  // for the chat's label
+    const offset = last.getBoundingClientRect().top - (wrap ? wrap.getBoundingClientRect().top : 0);
+    if (wrap) wrap.scrollTop += offset - room;
     const top = last.getBoundingClientRect().top;
     if (top < 0 || top > window.innerHeight - 80) window.scrollBy(0, top - 8);
 }"""
@@ -83,7 +88,7 @@ def build_demo(
     from videolisa.errors import UserInputError
     from videolisa.ui.chat_state import ChatState
     from videolisa.ui.examples import load_examples
-    from videolisa.ui.render import track_phrases, tracks_json, typed_text
+    from videolisa.ui.render import track_words, tracks_json, typed_text
     from videolisa.ui.turn_view import TurnView
 
     gpu = _zero_gpu()
@@ -205,7 +210,7 @@ def build_demo(
             return hidden
         state.selected = index
         done = view.done
-        phrases = track_phrases(done.answer)
+        phrases = track_words(done.answer, view.question)
         choices = [
             (f"track {t}" + (f": {phrases[t]}" if t < len(phrases) and phrases[t] else ""), t)
             for t in range(done.num_tracks)

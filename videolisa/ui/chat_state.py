@@ -52,7 +52,7 @@ class ChatState:
 
     def answer(self) -> TurnView:
         """A new assistant message for the waiting question; its view."""
-        view = TurnView()
+        view = TurnView(question=self.question.strip())
         self.messages.append({"role": "assistant", "content": view.content()})
         self.views[len(self.messages) - 1] = view
         return view

@@ -37,6 +37,7 @@ class TurnView:
     done: TurnDone | None = None
     failed: TurnFailed | None = None
     stopped: bool = False
+    question: str = ""  # what was asked (for the legend)
     overlay: str | None = None  # the overlay shown (redrawn when tracks are hidden)
     shown: set[int] = field(default_factory=set)  # the tracks the overlay shows
     opacity: float = 0.5
@@ -83,7 +84,7 @@ class TurnView:
         parts: list[Any] = [text]
         if self.overlay:
             parts.append({"path": self.overlay})
-        parts.append(legend_html(done.answer, done.tracks, done.num_frames))
+        parts.append(legend_html(done.answer, done.tracks, done.num_frames, self.question))
         if done.masks_zip:
             parts.append({"path": str(done.masks_zip)})
         return parts
