@@ -17,6 +17,7 @@ from tests.conftest import GOLDEN_TINY
 from videolisa.chat.events import Notice, Progress, TextDelta, TurnDone, TurnFailed
 from videolisa.chat.messages import INTERNAL_ERROR_MESSAGE, hide_paths
 from videolisa.chat.settings import TurnSettings
+from videolisa.errors import ConfigError
 from videolisa.inference.encoded_video import EncodeSettings
 from videolisa.inference.generation import GenerationSettings
 from videolisa.inference.pipeline import VideoLISAPipeline
@@ -307,7 +308,9 @@ def test_the_app_encodes_with_its_sam_options(golden_dir, tmp_path, monkeypatch,
     settings = TurnSettings(EncodeSettings(4, 2), always_mask=True)
     assert isinstance(list(services[0].run_turn(conversation, "Where?", settings))[-1], TurnDone)
     conversation.close()
-    asked = [c for c in encode_calls if c["num_sparse"] == 4]  # not the warm-up before serving
+    warm_up = [c for c in encode_calls if c["num_sparse"] == 2]  # before serving
+    assert len(warm_up) == 1 and encode_calls[0] == warm_up[0]
+    asked = [c for c in encode_calls if c["num_sparse"] == 4]
     assert [(c["sam_batch"], c["sam_memory_budget_bytes"]) for c in asked] == [(2, 16_000)]
 
 
@@ -386,3 +389,21 @@ def test_result_files_stay_within_the_disk_bounds(golden_pipeline, tmp_path, fra
     assert [len(first.results), len(second.results)] == [1, 2]
     assert folder_bytes(tmp_path / "chats") <= 3.5 * size
     assert REMOVED in views[0].content() and REMOVED not in views[-1].content()
+
+
+def test_hiding_tracks_and_viewing_frames_need_no_model(
+    service, conversation, golden_pipeline, monkeypatch
+):
+    done = run(service, conversation, "Where is the object?")[-1]
+    for method in ("encode_steps", "answer_steps", "mask_steps", "masks"):
+        monkeypatch.setattr(golden_pipeline, method, lambda *a, **k: pytest.fail("model call"))
+    hidden = service.redraw(done, set(), 0.5)
+    assert hidden.name == "overlay-none.mp4" and hidden.parent == done.folder
+    original, overlay = service.frame_pair(done, 3, set(), 0.5)
+    assert np.array_equal(original, overlay)  # no track shown
+    original, overlay = service.frame_pair(done, 3, {0}, 0.5)
+    mask = np.asarray(Image.open(done.folder / "masks" / "0" / "00003.png")) > 0
+    assert np.array_equal(original[~mask], overlay[~mask])
+    assert not mask.any() or not np.array_equal(original[mask], overlay[mask])
+    with pytest.raises(ConfigError, match="Frame 6 is not in the video"):
+        service.frame_pair(done, 6, {0}, 0.5)
