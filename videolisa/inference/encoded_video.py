@@ -69,7 +69,8 @@ class EncodedVideo:
     original_hw: tuple[int, int]  # (H, W) of the frames
     num_frames: int  # T, the video's frames
     sam_frames: tuple[int, ...] | None = None  # the frame of each SAM embedding; None: all
-    seconds: dict[str, float] = field(default_factory=dict)  # time per stage
+    # seconds per stage: clip_preprocess, clip_encode, sam_resize, sam_encode (without resizes)
+    seconds: dict[str, float] = field(default_factory=dict)
     # SAM 2 image features of the frames, per SAM 2 model (see inference.propagation)
     sam2_features: dict[str, Any] = field(default_factory=dict)
 
@@ -93,13 +94,27 @@ class EncodedVideo:
         return self.video_tokens.numel() * self.video_tokens.element_size() + self.sam.nbytes
 
 
-def sam_frame_encoder(model: VideoLISAModel, preprocessor: FramePreprocessor) -> FrameEncoder:
-    """A function encoding (n, H, W, 3) uint8 frames into (n, C, e, e) SAM embeddings."""
+def sam_frame_encoder(
+    model: VideoLISAModel,
+    preprocessor: FramePreprocessor,
+    seconds: dict[str, float] | None = None,
+) -> FrameEncoder:
+    """A function encoding (n, H, W, 3) uint8 frames into (n, C, e, e) SAM embeddings; the
+    time spent resizing frames is added to ``seconds["sam_resize"]``.
+
+    On a GPU the resized frames go over in page-locked memory without waiting, so the CPU
+    resizes the next chunk while the GPU encodes this one; normalising happens on the device.
+    """
+    pinned = model.device.type == "cuda"
 
     @torch.inference_mode()
     def encode(frames: np.ndarray) -> torch.Tensor:
-        resized = preprocessor.sam_resized(frames)
-        images = model.sam.preprocess(resized.to(model.device, torch.float32))
+        start = time.perf_counter()
+        resized = preprocessor.sam_resized(frames, pin_memory=pinned)
+        if seconds is not None:
+            seconds["sam_resize"] = seconds.get("sam_resize", 0.0) + time.perf_counter() - start
+        on_device = resized.to(model.device, non_blocking=pinned)
+        images = model.sam.preprocess(on_device.to(torch.float32))
         return model.sam_image_embeddings(images)
 
     return encode
@@ -130,9 +145,12 @@ def encode_video_steps(
     :mod:`videolisa.inference.steps`)."""
     seconds: dict[str, float] = {}
     start = time.perf_counter()
-    pixels = preprocessor.clip_pixels(frames[list(sampling.sparse)]).to(model.device)
-    features = model.clip_patch_features(pixels)
+    pixels = preprocessor.clip_pixels(frames, sampling.sparse)
+    seconds["clip_preprocess"] = time.perf_counter() - start
+    start = time.perf_counter()
+    features = model.clip_patch_features(pixels.to(model.device))
     video_tokens = model.video_tokens(features, sampling.dense)
+    _synchronize(model.device)
     seconds["clip_encode"] = time.perf_counter() - start
     yield StepProgress("clip_encode", 1, 1)
 
@@ -146,19 +164,24 @@ def encode_video_steps(
         settings.sam_memory_budget_bytes,
     )
     store = yield from SamEmbeddingStore.build_steps(
-        encoded_frames, plan, sam_frame_encoder(model, preprocessor)
+        encoded_frames, plan, sam_frame_encoder(model, preprocessor, seconds)
     )
-    seconds["sam_encode"] = time.perf_counter() - start
+    _synchronize(model.device)
+    seconds["sam_encode"] = time.perf_counter() - start - seconds.get("sam_resize", 0.0)
     height, width = int(frames.shape[1]), int(frames.shape[2])
     return EncodedVideo(
         sampling=sampling,
         video_tokens=video_tokens,
         sam=store,
-        resized_hw=preprocessor.sam_resize.get_preprocess_shape(
-            height, width, preprocessor.sam_resize.target_length
-        ),
+        resized_hw=preprocessor.resized_hw(height, width),
         original_hw=(height, width),
         num_frames=len(frames),
         sam_frames=sam_frames,
-        seconds=seconds,
+        seconds=dict(seconds),  # later recomputations (beyond the budget) do not count
     )
+
+
+def _synchronize(device: torch.device) -> None:
+    """Wait for the GPU, so that a stage's time is its own (no-op on a CPU)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)

@@ -1,0 +1,113 @@
+"""CLIP input pixels, equal bit for bit to transformers' PIL ``CLIPImageProcessor``, computed
+as a batch.
+
+The library processes one image at a time: PIL resize of the shortest side, centre crop, then
+``rescale`` (uint8 -> float64 times the factor -> float32) and ``normalize`` ((x - mean) / std
+in float32) as separate NumPy passes over each image, behind per-image validation. Here each
+frame is resized once with the same PIL call and cropped into one uint8 batch, and the rescale
+and normalisation run as a few float32 tensor operations over the whole batch.
+
+Why the numbers are the same: after the resize, every output value is a function of its
+channel and its uint8 value alone (256 × 3 possibilities). :class:`ClipPixels` computes that
+table with the library's own ``rescale`` and ``normalize`` when it is built, and uses the fast
+float32 operations only if they reproduce the table exactly on all 768 inputs; otherwise it
+looks the values up in the table (also exact, slower).
+"""
+
+from __future__ import annotations
+
+from math import ceil
+
+import numpy as np
+import torch
+from PIL import Image
+from transformers import CLIPImageProcessorPil
+
+from videolisa.errors import ConfigError
+
+__all__ = ["ClipPixels"]
+
+
+class ClipPixels:
+    """The steps of ``processor`` on uint8 RGB frames: :meth:`resized_crop` one frame at a
+    time, then :meth:`normalised` on the batch (tests/inference/test_clip_pixels.py checks the
+    result against the processor on odd sizes; the golden test against the record)."""
+
+    def __init__(self, processor: CLIPImageProcessorPil) -> None:
+        self.processor = processor
+        _check_supported(processor)
+        self.shortest_edge = int(processor.size["shortest_edge"])
+        self.crop_hw = (int(processor.crop_size["height"]), int(processor.crop_size["width"]))
+        self.resample = Image.Resampling(int(processor.resample))
+        self._table = torch.from_numpy(_library_table(processor))  # (3, 256) float32
+        self._mean = torch.tensor(processor.image_mean, dtype=torch.float32).view(1, 3, 1, 1)
+        self._std = torch.tensor(processor.image_std, dtype=torch.float32).view(1, 3, 1, 1)
+        divisor = round(1 / processor.rescale_factor)
+        self._divisor = divisor if self._fast_ops_exact(divisor) else None
+
+    def resized_crop(self, frame: np.ndarray) -> np.ndarray:
+        """(H, W, 3) uint8 -> (P, P, 3) uint8: the library's PIL resize (shortest side to
+        ``shortest_edge``) and centre crop (zero padding where the resized frame is smaller)."""
+        new_h, new_w = self.resized_hw(frame.shape[0], frame.shape[1])
+        resized = np.asarray(Image.fromarray(frame).resize((new_w, new_h), self.resample))
+        return _centre_crop(resized, self.crop_hw)
+
+    def resized_hw(self, height: int, width: int) -> tuple[int, int]:
+        """transformers' ``get_resize_output_image_size`` with ``default_to_square=False``."""
+        short, long = (width, height) if width <= height else (height, width)
+        new_short, new_long = self.shortest_edge, int(self.shortest_edge * long / short)
+        return (new_long, new_short) if width <= height else (new_short, new_long)
+
+    def normalised(self, crops: torch.Tensor) -> torch.Tensor:
+        """(N, P, P, 3) uint8 -> (N, 3, P, P) float32 rescaled and normalised pixels."""
+        if self._divisor is None:
+            index = crops.permute(0, 3, 1, 2).to(torch.int64)
+            return self._table[torch.arange(3).view(1, 3, 1, 1), index]
+        pixels = crops.permute(0, 3, 1, 2).to(torch.float32, memory_format=torch.contiguous_format)
+        return pixels.div_(self._divisor).sub_(self._mean).div_(self._std)
+
+    def _fast_ops_exact(self, divisor: int) -> bool:
+        """Whether the float32 operations of :meth:`normalised` give the library's table."""
+        every_value = torch.arange(256, dtype=torch.uint8).view(1, 1, 256, 1).expand(-1, -1, -1, 3)
+        self._divisor = divisor
+        fast = self.normalised(every_value.contiguous())  # (1, 3, 1, 256)
+        return torch.equal(fast.reshape(3, 256), self._table)
+
+
+def _library_table(processor: CLIPImageProcessorPil) -> np.ndarray:
+    """(3, 256) float32: the processor's own ``rescale`` then ``normalize`` of every uint8
+    value in every channel."""
+    values = np.broadcast_to(np.arange(256, dtype=np.uint8), (3, 1, 256)).copy()  # (C, 1, 256)
+    rescaled = processor.rescale(values, processor.rescale_factor)
+    normalised = processor.normalize(rescaled, processor.image_mean, processor.image_std)
+    return np.ascontiguousarray(normalised[:, 0, :], dtype=np.float32)
+
+
+def _centre_crop(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """transformers' ``center_crop`` on (H, W, 3) uint8, zero padding included."""
+    height, width = image.shape[:2]
+    crop_h, crop_w = size
+    top, left = (height - crop_h) // 2, (width - crop_w) // 2
+    if top >= 0 and left >= 0:
+        return image[top : top + crop_h, left : left + crop_w]
+    new_h, new_w = max(crop_h, height), max(crop_w, width)
+    canvas = np.zeros((new_h, new_w, 3), dtype=image.dtype)
+    pad_top, pad_left = ceil((new_h - height) / 2), ceil((new_w - width) / 2)
+    canvas[pad_top : pad_top + height, pad_left : pad_left + width] = image
+    top, left = top + pad_top, left + pad_left
+    return canvas[max(0, top) : min(new_h, top + crop_h), max(0, left) : min(new_w, left + crop_w)]
+
+
+def _check_supported(processor: CLIPImageProcessorPil) -> None:
+    """The processor settings :class:`ClipPixels` reproduces: every step on, the size given as
+    a shortest edge, RGB input."""
+    steps = ("do_resize", "do_center_crop", "do_rescale", "do_normalize")
+    off = [name for name in steps if not getattr(processor, name, False)]
+    size = processor.size or {}
+    if off or not size.get("shortest_edge") or size.get("longest_edge"):
+        raise ConfigError(
+            f"The vision tower's preprocessor_config.json is not a CLIP one (steps off: "
+            f"{', '.join(off) or 'none'}; size {processor.size}).",
+            "Use a CLIP vision tower whose preprocessor resizes the shortest edge, centre crops, "
+            "rescales and normalises (e.g. openai/clip-vit-large-patch14-336).",
+        )
