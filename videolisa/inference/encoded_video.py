@@ -20,6 +20,7 @@ from videolisa.errors import ConfigError
 from videolisa.inference.preprocess import FramePreprocessor
 from videolisa.inference.sam_store import FrameEncoder, SamEmbeddingStore, SamMemoryPlan
 from videolisa.inference.steps import StepProgress
+from videolisa.modeling.device import synchronize
 from videolisa.modeling.videolisa import VideoLISAModel
 from videolisa.sampling import FrameSampling
 
@@ -150,7 +151,7 @@ def encode_video_steps(
     start = time.perf_counter()
     features = model.clip_patch_features(pixels.to(model.device))
     video_tokens = model.video_tokens(features, sampling.dense)
-    _synchronize(model.device)
+    synchronize(model.device)
     seconds["clip_encode"] = time.perf_counter() - start
     yield StepProgress("clip_encode", 1, 1)
 
@@ -166,7 +167,7 @@ def encode_video_steps(
     store = yield from SamEmbeddingStore.build_steps(
         encoded_frames, plan, sam_frame_encoder(model, preprocessor, seconds)
     )
-    _synchronize(model.device)
+    synchronize(model.device)
     seconds["sam_encode"] = time.perf_counter() - start - seconds.get("sam_resize", 0.0)
     height, width = int(frames.shape[1]), int(frames.shape[2])
     return EncodedVideo(
@@ -179,9 +180,3 @@ def encode_video_steps(
         sam_frames=sam_frames,
         seconds=dict(seconds),  # later recomputations (beyond the budget) do not count
     )
-
-
-def _synchronize(device: torch.device) -> None:
-    """Wait for the GPU, so that a stage's time is its own (no-op on a CPU)."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
