@@ -1,7 +1,8 @@
 """A video encoded once: sampled frames, CLIP video tokens and SAM embeddings of every frame.
 
-Every later question on the same video reuses this state and costs only the LLM and the mask
-decoder (SAM 2's ``init_state`` idea). The SAM embeddings live in a
+Every later question on the same video reuses this state and costs only the LLM on its own text
+(the LLM's keys and values of the prompt up to the video are kept after the first answer) and
+the mask decoder (SAM 2's ``init_state`` idea). The SAM embeddings live in a
 :class:`~videolisa.inference.sam_store.SamEmbeddingStore`, which keeps all of them while they
 fit in a memory budget and recomputes the rest chunk by chunk beyond it.
 """
@@ -17,6 +18,7 @@ import numpy as np
 import torch
 
 from videolisa.errors import ConfigError
+from videolisa.inference.generation import VideoPrefix
 from videolisa.inference.preprocess import FramePreprocessor
 from videolisa.inference.sam_store import FrameEncoder, SamEmbeddingStore, SamMemoryPlan
 from videolisa.inference.steps import StepProgress
@@ -65,6 +67,7 @@ class EncodedVideo:
 
     sampling: FrameSampling
     video_tokens: torch.Tensor  # (S + D * L, H) Sparse-Dense tokens for the LLM
+    llm_prefix: VideoPrefix  # the LLM's keys and values up to the video, kept after one answer
     sam: SamEmbeddingStore  # SAM image embeddings of sam_frames (kept or recomputed)
     resized_hw: tuple[int, int]  # frame size inside SAM's padded input
     original_hw: tuple[int, int]  # (H, W) of the frames
@@ -92,7 +95,8 @@ class EncodedVideo:
     @property
     def nbytes(self) -> int:
         """Memory held by the tensors (for cache accounting)."""
-        return self.video_tokens.numel() * self.video_tokens.element_size() + self.sam.nbytes
+        tokens = self.video_tokens.numel() * self.video_tokens.element_size()
+        return tokens + self.llm_prefix.nbytes + self.sam.nbytes
 
 
 def sam_frame_encoder(
@@ -173,6 +177,7 @@ def encode_video_steps(
     return EncodedVideo(
         sampling=sampling,
         video_tokens=video_tokens,
+        llm_prefix=VideoPrefix(video_tokens),
         sam=store,
         resized_hw=preprocessor.resized_hw(height, width),
         original_hw=(height, width),
