@@ -1,10 +1,11 @@
 """The whole GPU check in one process: the published architecture with random weights, every
 precision and mode, timed question by question; one JSON and a printed table.
 
-Rows: the LLM in --dtype (bfloat16 by default), 4-bit and 8-bit; SAM batches of 8 and 1; masks by SAM's decoder on
-every frame (plain), refined by SAM 2 (refine) or carried from the dense frames by SAM 2
-(propagate). A row whose needs are missing here (bitsandbytes for 4/8-bit) is reported as
-skipped with the reason; any other failure is reported and makes the exit code 1.
+Rows: the LLM in --dtype (bfloat16 by default), 4-bit and 8-bit; SAM batches of 8 and 1;
+masks by SAM's decoder on every frame (plain), refined by SAM 2 (refine) or carried from the
+dense frames by SAM 2 (propagate). A row whose needs are missing here (bitsandbytes for
+4/8-bit) is reported as skipped with the reason; any other failure is reported and makes the
+exit code 1.
 
     python -m scripts.gpu_check --out gpu-check.json                 # full size, on the GPU
     python -m scripts.gpu_check --scale tiny --device cpu --frames 16 --size 160x90
