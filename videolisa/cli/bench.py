@@ -139,10 +139,11 @@ def _dry_run(args: argparse.Namespace) -> dict:
     for part in estimate.weights:
         sizes = " ".join(f"{part.nbytes[p] / GB:7.2f}" for p in PRECISIONS)
         print(f"  {part.name:<22}{part.params / 1e9:8.3f}B {sizes}")
-    print(f"activations (GB), {args.frames} frames   float32 bfloat16")
+    width = max(len(part.name) for part in estimate.activations) + 1
+    print(f"{f'activations (GB), {args.frames} frames':<{width + 2}}float32 bfloat16")
     for part in estimate.activations:
         nbytes = part.nbytes
-        print(f"  {part.name:<34}{nbytes['float32'] / GB:7.2f} {nbytes['bfloat16'] / GB:8.2f}")
+        print(f"  {part.name:<{width}}{nbytes['float32'] / GB:7.2f} {nbytes['bfloat16'] / GB:8.2f}")
     print(
         "peak with bfloat16 activations (GB): "
         + ", ".join(f"{p} {estimate.total(p) / GB:.1f}" for p in PRECISIONS)
