@@ -118,7 +118,9 @@ def sam_frame_encoder(
         resized = preprocessor.sam_resized(frames, pin_memory=pinned)
         if seconds is not None:
             seconds["sam_resize"] = seconds.get("sam_resize", 0.0) + time.perf_counter() - start
-        on_device = resized.to(model.device, non_blocking=pinned)
+        # copied as the one (n, h, w, 3) buffer it is, then viewed channels-first again
+        channels_last = resized.permute(0, 2, 3, 1)
+        on_device = channels_last.to(model.device, non_blocking=pinned).permute(0, 3, 1, 2)
         images = model.sam.preprocess(on_device.to(torch.float32))
         return model.sam_image_embeddings(images)
 
