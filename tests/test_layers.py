@@ -1,6 +1,7 @@
-"""Layers point one way: UI (app.py) → CLI → chat / evaluation / training / profiling →
-inference (and outputs, the toy world) → video / modeling → errors, defaults, sampling. No
-module imports from a layer above its own, nor from a sibling of its layer above the bottom."""
+"""Layers point one way: UI (app.py, videolisa/ui) → CLI → chat / evaluation / training /
+profiling → inference (and outputs, the toy world) → video / modeling → errors, defaults,
+sampling. No module imports from a layer above its own, nor from a sibling of its layer above
+the bottom."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "videolisa"
 LAYER = {
+    "ui": 5,
     "cli": 4,
     "chat": 3,
     "evaluation": 3,

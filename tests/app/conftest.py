@@ -11,18 +11,23 @@ import pytest
 from tests.app.runaway_model import MAX_TRACKS, runaway_checkpoint
 from tests.app_server import AppServer, running_app
 from tests.conftest import golden_model_args
-from tests.inference.tiny_sam2 import tiny_sam2_checkpoint
+from tests.inference.tiny_trackers import tiny_sam2_checkpoint
 
 
 @pytest.fixture(scope="module")
-def app_url(golden_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """URL of ``app.py`` serving the golden tiny model with small frame settings, and a tiny
-    random SAM 2 (:mod:`tests.inference.tiny_sam2`) for "Refine over time"."""
+def golden_app(golden_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
+    """``app.py`` serving the golden tiny model with small frame settings, and a tiny random
+    SAM 2 (:mod:`tests.inference.tiny_trackers`) for "Refine over time"."""
     root = tmp_path_factory.mktemp("app")
     sam2 = tiny_sam2_checkpoint(root / "tiny-sam2")
     options = [*golden_model_args(golden_dir, dense=1), "--refine-model", str(sam2)]
     with running_app(root, options) as server:
-        yield server.url
+        yield server
+
+
+@pytest.fixture(scope="module")
+def app_url(golden_app: AppServer) -> str:
+    return golden_app.url
 
 
 @pytest.fixture(scope="package")

@@ -173,8 +173,9 @@ def test_upload_ask_and_play_the_overlay(browser, app_url: str, tmp_path: Path):
 
     user = page.locator("#chat .user-row").last.inner_text()
     assert "Where is the <b>racer</b> **now**?" in user  # the user's text stays text
-    tag = page.locator("#chat .bot-row").get_by_text("track 0")
-    assert tag.evaluate("node => getComputedStyle(node).backgroundColor") == "rgb(255, 38, 38)"
+    tags = page.locator("#chat .bot-row .track-tag").filter(has_text="track 0")
+    assert tags.count() == 2  # in the answer and in its legend
+    assert tags.first.evaluate("n => getComputedStyle(n).backgroundColor") == "rgb(255, 38, 38)"
     assert page.locator("#chat").get_by_text("masks.zip").is_visible()
 
     page.locator("#chat button[aria-label=Clear]").click()
@@ -203,7 +204,8 @@ def test_refine_over_time_with_sam2(browser, app_url, tmp_path):
     page = open_page(browser, app_url, "desktop")
     page.locator("#settings > button").first.click()
     page.get_by_label("Always answer with a mask").check()
-    page.get_by_label("Refine over time", exact=False).check()
+    page.get_by_label("Refine over time", exact=False).click()
+    page.get_by_role("option", name="SAM 2", exact=False).click()
     ask(page, "Where is the racer?", VIDEO)
     page.wait_for_function(BOT_VIDEO_PLAYABLE)
     page.screenshot(path=str(tmp_path / "refined.png"), full_page=True)

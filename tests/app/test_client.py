@@ -1,5 +1,7 @@
 """The running app through gradio_client: the ``chat`` and ``segment`` endpoints (plain text,
-named and typed), two turns on one video, and a cancelled job that frees the queue."""
+settings by name, a video only when it changes), two turns on one video, every bad setting
+answered with a message naming it, notices from both endpoints, and a cancelled job that frees
+the queue."""
 
 from __future__ import annotations
 
@@ -22,10 +24,18 @@ pytestmark = pytest.mark.slow
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 VIDEO = PROJECT_ROOT / "assets" / "examples" / "dangerous.mp4"
-# sparse, dense, max new tokens, temperature, always answer with a mask, refine with SAM 2
-WITH_MASK = (4, 1, 8, 0.0, True, False)
-GENERATE = (4, 1, 8, 0.0, False, False)
+WITH_MASK = {"frames_sparse": 4, "frames_dense": 1, "max_new_tokens": 8, "always_mask": True}
+GENERATE = {"frames_sparse": 4, "frames_dense": 1, "max_new_tokens": 8}
 OUTPUTS = ["answer", "tracks", "overlay", "masks_zip", "notices"]
+SETTINGS = [
+    "frames_sparse",
+    "frames_dense",
+    "max_new_tokens",
+    "temperature",
+    "always_mask",
+    "refine",
+    "opacity",
+]
 
 
 @pytest.fixture(scope="module")
@@ -69,27 +79,31 @@ def erode(mask: np.ndarray, steps: int = 3) -> np.ndarray:
     return mask
 
 
-def test_the_api_has_named_and_typed_parameters_and_outputs(client: Client):
+def test_the_api_takes_settings_by_name_and_the_video_only_when_it_changes(client: Client):
     api = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
     assert set(api) == {"/chat", "/segment"}  # the UI's own events are private
-    chat = api["/chat"]
-    types = {p["parameter_name"]: p["python_type"]["type"] for p in chat["parameters"]}
-    assert types["message"] == "str"
-    assert {types[name] for name in ("frames_sparse", "frames_dense", "max_new_tokens")} == {"int"}
-    assert [output["label"] for output in chat["returns"]] == OUTPUTS
+    chat = {p["parameter_name"]: p for p in api["/chat"]["parameters"]}
+    assert list(chat) == ["message", "video", *SETTINGS]
+    assert not chat["message"]["parameter_has_default"]
+    assert all(chat[name]["parameter_has_default"] for name in ["video", *SETTINGS])
+    assert chat["frames_sparse"]["parameter_default"] == 4  # the server's --frames-sparse
+    assert [output["label"] for output in api["/chat"]["returns"]] == OUTPUTS
+    segment = [p["parameter_name"] for p in api["/segment"]["parameters"]]
+    assert segment == ["video", "prompt", *(s for s in SETTINGS if s != "always_mask")]
     assert [output["label"] for output in api["/segment"]["returns"]] == OUTPUTS
 
 
 def test_two_chat_turns_then_the_segment_api(client: Client):
     answer, tracks, overlay, masks_zip, notices = client.predict(
-        "Where is the <TRK> star?", handle_file(VIDEO), *WITH_MASK, api_name="/chat"
+        "Where is the <TRK> star?", handle_file(VIDEO), **WITH_MASK, api_name="/chat"
     )
     assert answer == "Sure, <TRK>." and notices == []  # plain text, no HTML
-    assert tracks == [{"track": 0, "color": "#ff2626", "masks": "masks/0/"}]
+    assert [(t["track"], t["color"], t["masks"]) for t in tracks] == [(0, "#ff2626", "masks/0/")]
+    assert 0 < tracks[0]["mean_area"] <= 1 and tracks[0]["frames"] >= 0
     assert (Path(overlay).suffix, Path(masks_zip).suffix) == (".mp4", ".zip")
     check_result(Path(overlay), Path(masks_zip), tracks=1)
 
-    answer, tracks, *_ = client.predict("Is it moving?", None, *GENERATE, api_name="/chat")
+    answer, tracks, *_ = client.predict("Is it moving?", **GENERATE, api_name="/chat")
     assert answer and "<span" not in answer and len(tracks) == answer.count("<TRK>")
 
     answer, tracks, overlay, masks_zip, _ = client.predict(
@@ -99,24 +113,82 @@ def test_two_chat_turns_then_the_segment_api(client: Client):
     check_result(Path(overlay), Path(masks_zip), tracks=1)
 
 
+def test_segment_returns_its_notices(client: Client):
+    long_prompt = "Segment the object. " * 400  # 8,000 characters: cut, with a notice
+    *_, notices = client.predict(handle_file(VIDEO), long_prompt, api_name="/segment")
+    assert any("only the first 4,000 were used" in notice for notice in notices)
+
+
+BAD_SETTINGS = [
+    ("frames_sparse", 10**9, "from 1 to"),
+    ("frames_sparse", -1, "from 1 to"),
+    ("frames_sparse", 1.5, "a whole number"),
+    ("frames_sparse", "abc", "a whole number"),
+    ("frames_dense", 0, "from 1 to"),
+    ("max_new_tokens", 0, "from 1 to 512"),
+    ("max_new_tokens", 10**9, "from 1 to 512"),
+    ("temperature", "nan", "a number from 0 to 2"),
+    ("temperature", "inf", "a number from 0 to 2"),
+    ("temperature", -0.5, "a number from 0 to 2"),
+    ("always_mask", "yes", "true or false"),
+    ("refine", "xmem", "one of off, sam2, edgetam, sam3"),
+    ("opacity", 3, "a number from 0 to 1"),
+]
+
+
+def test_every_bad_setting_is_answered_with_what_is_allowed(client: Client, golden_app):
+    import psutil
+
+    process = psutil.Process(golden_app.process.pid)
+    before = process.memory_info().rss
+    for name, value, allowed in BAD_SETTINGS:
+        with pytest.raises(AppError) as refused:
+            client.predict("Where?", handle_file(VIDEO), **{name: value}, api_name="/chat")
+        message = str(refused.value)
+        assert f"Setting {name} " in message and allowed in message, message
+        assert "Traceback" not in message and "upstream" not in message
+    with pytest.raises(AppError, match=r"frames_dense .*at most frames_sparse \(2\); got 3"):
+        client.predict("Where?", frames_sparse=2, frames_dense=3, api_name="/chat")
+    assert process.memory_info().rss - before < 300 * 2**20
+    answer, *_ = client.predict("Where?", handle_file(VIDEO), **WITH_MASK, api_name="/chat")
+    assert answer == "Sure, <TRK>."  # the server is unchanged
+
+
+@pytest.mark.parametrize("token", ["NaN", "Infinity", "-Infinity"])
+def test_non_finite_numbers_sent_as_raw_json_are_named_too(app_url: str, token: str):
+    """JSON's NaN and Infinity (which gradio_client cannot send) through the HTTP API."""
+    import json
+    import urllib.request
+
+    settings = ", ".join(token if name == "temperature" else "null" for name in SETTINGS)
+    body = f'{{"data": ["Where?", null, {settings}]}}'.encode()
+    request = urllib.request.Request(
+        f"{app_url}/gradio_api/call/chat", body, {"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        event = json.loads(response.read())["event_id"]
+    with urllib.request.urlopen(f"{app_url}/gradio_api/call/chat/{event}", timeout=60) as stream:
+        text = stream.read().decode()
+    assert "event: error" in text and "Setting temperature" in text, text
+    assert "a number from 0 to 2" in text
+
+
 def test_a_turn_without_a_video_answers_with_a_message(client: Client):
     fresh = Client(client.src, verbose=False)
     with pytest.raises(AppError, match=r"No video yet\. Attach a video or an image"):
-        fresh.predict("What is this?", None, *WITH_MASK, api_name="/chat")
+        fresh.predict("What is this?", **WITH_MASK, api_name="/chat")
 
 
 def test_a_cancelled_job_frees_the_queue(runaway_app, tmp_path):
     runaway = Client(runaway_app.url, verbose=False)
     video = handle_file(str(long_video(tmp_path / "long.mp4")))
-    job = runaway.submit("Where is it?", video, 4, 1, 16, 0.0, False, False, api_name="/chat")
+    job = runaway.submit("Where is it?", video, max_new_tokens=16, api_name="/chat")
     while job.status().code != Status.ITERATING:  # streaming progress: the turn runs
         time.sleep(0.05)
     job.cancel()
     assert seconds_until_idle(runaway_app) < 2.0
     other = handle_file(str(long_video(tmp_path / "short.mp4", frames=4)))
     start = time.perf_counter()
-    answer, tracks, *_ = runaway.predict(
-        "Where?", other, 4, 1, 16, 0.0, False, False, api_name="/chat"
-    )
+    answer, tracks, *_ = runaway.predict("Where?", other, max_new_tokens=16, api_name="/chat")
     assert len(tracks) == MAX_TRACKS and answer.endswith("…")
     assert time.perf_counter() - start < 30  # not stuck behind the cancelled job

@@ -48,26 +48,9 @@ def test_python_app_py_serves_the_bundled_model_and_says_what_it_knows(tmp_path)
             config = response.read().decode()
         client = Client(server.url, verbose=False)
         toy = client.predict(
-            "Can you segment the star?",
-            handle_file(str(EXAMPLE)),
-            8,
-            2,
-            32,
-            0.0,
-            False,
-            api_name="/chat",
+            "Can you segment the star?", handle_file(str(EXAMPLE)), api_name="/chat"
         )
-        other = client.predict(
-            "Where is the square?",
-            handle_file(str(grey)),
-            8,
-            2,
-            32,
-            0.0,
-            False,
-            False,
-            api_name="/chat",
-        )
+        other = client.predict("Where is the square?", handle_file(str(grey)), api_name="/chat")
     assert "videolisa-toy" in config and "knows coloured shapes" in config
     assert "/assets/models" not in config  # the model's name, not a server path
     assert toy[-1] == []  # notices

@@ -3,6 +3,7 @@ result files."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
 import zipfile
@@ -13,23 +14,17 @@ import pytest
 from PIL import Image
 
 from tests.conftest import GOLDEN_TINY
-from videolisa.chat.service import (
-    INTERNAL_ERROR_MESSAGE,
-    Notice,
-    Progress,
-    TextDelta,
-    TurnDone,
-    TurnFailed,
-    TurnSettings,
-    hide_paths,
-)
-from videolisa.errors import ConfigError
+from videolisa.chat.events import Notice, Progress, TextDelta, TurnDone, TurnFailed
+from videolisa.chat.messages import INTERNAL_ERROR_MESSAGE, hide_paths
+from videolisa.chat.settings import TurnSettings
+from videolisa.inference.encoded_video import EncodeSettings
+from videolisa.inference.generation import GenerationSettings
 from videolisa.inference.pipeline import VideoLISAPipeline
 from videolisa.inference.video_cache import content_key
 from videolisa.modeling.chat_template import Message
 
-FORCED = TurnSettings(num_sparse=4, num_dense=1, always_mask=True)
-GENERATE = TurnSettings(num_sparse=4, num_dense=1, max_new_tokens=6)
+FORCED = TurnSettings(EncodeSettings(4, 1), always_mask=True)
+GENERATE = TurnSettings(EncodeSettings(4, 1), GenerationSettings(max_new_tokens=6))
 
 
 @pytest.fixture
@@ -182,7 +177,7 @@ def test_history_trimmed_to_the_context_with_a_notice(
 ):
     for question in ("Where is the object?", "Where is it now?", "And now?"):
         run(service, conversation, question)
-    key = content_key(frames, FORCED.num_sparse, FORCED.num_dense, golden_pipeline.description)
+    key = content_key(frames, 4, 1, golden_pipeline.description)
     encoded = service.cache.get(key).encoded
     messages = conversation.session.history[-2:]
     ids = golden_pipeline.prompt_ids(
@@ -220,7 +215,9 @@ def test_answers_are_cut_at_the_track_limit_with_a_notice(golden_pipeline, tmp_p
     service = ChatService(golden_pipeline, workdir_root=tmp_path, max_tracks=0)
     conversation = service.open_conversation()
     conversation.attach(frames)
-    events = run(service, conversation, "Where is the object?")
+    settings = service.form.settings({"frames_sparse": 4, "frames_dense": 1, "always_mask": True})
+    assert settings.generation.max_tracks == 0  # the server's limit
+    events = run(service, conversation, "Where is the object?", settings)
     done = events[-1]
     assert isinstance(done, TurnDone) and done.num_tracks == 0 and done.answer == "Sure, …"
     assert (
@@ -287,13 +284,6 @@ def test_closing_a_conversation_removes_its_files(service, conversation):
     assert not conversation.workdir.exists()
 
 
-def test_settings_are_checked():
-    with pytest.raises(ConfigError, match="dense frames"):
-        TurnSettings(num_sparse=2, num_dense=3)
-    with pytest.raises(ConfigError, match="Max new tokens"):
-        TurnSettings(max_new_tokens=100_000)
-
-
 def test_server_paths_are_hidden_from_messages():
     message = "Cannot read /tmp/gradio/ab12/my clip.mp4: it is damaged (/usr/lib/x.so)."
     assert hide_paths(message) == "Cannot read my clip.mp4: it is damaged (x.so)."
@@ -305,7 +295,7 @@ def test_the_app_encodes_with_its_sam_options(golden_dir, tmp_path, monkeypatch,
 
     services = []
 
-    def build_demo(service, defaults, card, toy):
+    def build_demo(service, card, toy):
         services.append(service)
         return SimpleNamespace(queue=lambda: SimpleNamespace(launch=lambda **options: None))
 
@@ -314,26 +304,24 @@ def test_the_app_encodes_with_its_sam_options(golden_dir, tmp_path, monkeypatch,
     app.main([*golden_model_args(golden_dir), "--sam-batch", "2", "--max-memory", "16kB"])
     conversation = services[0].open_conversation()
     conversation.attach(golden_dir / "frames")
-    settings = TurnSettings(4, 2, always_mask=True)
+    settings = TurnSettings(EncodeSettings(4, 2), always_mask=True)
     assert isinstance(list(services[0].run_turn(conversation, "Where?", settings))[-1], TurnDone)
     conversation.close()
-    assert [(c["sam_batch"], c["sam_memory_budget_bytes"]) for c in encode_calls] == [(2, 16_000)]
+    asked = [c for c in encode_calls if c["num_sparse"] == 4]  # not the warm-up before serving
+    assert [(c["sam_batch"], c["sam_memory_budget_bytes"]) for c in asked] == [(2, 16_000)]
 
 
 def test_a_refined_turn_carries_the_masks_over_time_with_sam2(golden_pipeline, tmp_path, frames):
-    import json
-
-    from tests.inference.tiny_sam2 import tiny_sam2_checkpoint
+    from tests.inference.tiny_trackers import tiny_sam2_checkpoint
     from videolisa.chat.service import ChatService
-    from videolisa.inference.propagation import PropagationSettings
 
     sam2 = tiny_sam2_checkpoint(tmp_path / "tiny-sam2")
     service = ChatService(
-        golden_pipeline, workdir_root=tmp_path, refine=PropagationSettings(model=str(sam2))
+        golden_pipeline, workdir_root=tmp_path, tracker_checkpoints={"sam2": str(sam2)}
     )
     conversation = service.open_conversation()
     conversation.attach(frames)
-    refined = TurnSettings(4, 2, always_mask=True, refine=True)
+    refined = TurnSettings(EncodeSettings(4, 2), always_mask=True, refine="sam2")
     events = run(service, conversation, "Where is the object?", refined)
     assert "refine" in [event.stage for event in events if isinstance(event, Progress)]
     assert Notice("Masks refined over time by SAM 2 (tiny-sam2).") in events
@@ -342,15 +330,29 @@ def test_a_refined_turn_carries_the_masks_over_time_with_sam2(golden_pipeline, t
     with zipfile.ZipFile(done.masks_zip) as archive:
         assert json.loads(archive.read("result.json"))["mode"] == "refine_sam2"
         assert len([n for n in archive.namelist() if n.startswith("masks/0/")]) == 6
-    cached = service.cache.get(
-        content_key(frames, 4, 2, golden_pipeline.description)
-    ).encoded.sam2_features[str(sam2)]
-    assert cached.kept_frames == 6  # a follow-up pays only for propagation
+    cached = service.cache.get(content_key(frames, 4, 2, golden_pipeline.description))
+    features = cached.encoded.tracker_features.get(str(sam2))
+    assert features.kept_frames == 6  # a follow-up pays only for tracking
+    assert service.cache.total_bytes == cached.nbytes  # the features are counted
     conversation.close()
 
 
-def test_refining_without_the_sam2_weights_says_which_checkpoint(service, conversation):
-    refined = TurnSettings(4, 1, always_mask=True, refine=True)
-    failed = run(service, conversation, "Where is the object?", refined)[-1]
-    assert isinstance(failed, TurnFailed) and failed.text == "Sure, <TRK>."
-    assert "facebook/sam2.1-hiera-tiny" in failed.message and "\n" not in failed.message
+def test_refining_without_the_tracker_weights_keeps_the_plain_masks_and_says_why(
+    service, conversation, monkeypatch
+):
+    from videolisa.inference.trackers import registry
+
+    loads = []
+    load = registry.load_tracker
+    monkeypatch.setattr(registry, "load_tracker", lambda *a: loads.append(a) or load(*a))
+    refined = TurnSettings(EncodeSettings(4, 1), always_mask=True, refine="sam2")
+    for _ in range(2):
+        events = run(service, conversation, "Where is the object?", refined)
+        done = events[-1]
+        assert isinstance(done, TurnDone) and done.num_tracks == 1  # the plain masks
+        notices = [event.text for event in events if isinstance(event, Notice)]
+        assert len(notices) == 1 and "facebook/sam2.1-hiera-tiny" in notices[0]
+        assert "plain masks" in notices[0] and "--refine-model DIR" in notices[0]
+    with zipfile.ZipFile(done.masks_zip) as archive:
+        assert json.loads(archive.read("result.json"))["mode"] == "one_token_seg_all"
+    assert len(loads) <= 1  # a failed load is not tried again on every turn

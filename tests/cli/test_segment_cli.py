@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import av
 import numpy as np
@@ -189,23 +190,112 @@ def test_broken_frame_counts_are_refused(golden_dir, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def tiny_sam2(tmp_path_factory):
-    from tests.inference.tiny_sam2 import tiny_sam2_checkpoint
+def trackers(tmp_path_factory) -> dict[str, Path]:
+    from tests.inference.tiny_trackers import TINY_TRACKERS
 
-    return tiny_sam2_checkpoint(tmp_path_factory.mktemp("sam2") / "tiny-sam2")
+    root = tmp_path_factory.mktemp("trackers")
+    return {name: make(root / f"tiny-{name}") for name, make in TINY_TRACKERS.items()}
 
 
+def _masks(out: Path) -> np.ndarray:
+    """(K, T, H, W) bool masks of a result folder."""
+    tracks = sorted((out / "masks").iterdir(), key=lambda folder: int(folder.name))
+    return np.stack(
+        [[np.asarray(Image.open(png)) > 0 for png in sorted(t.glob("*.png"))] for t in tracks]
+    )
+
+
+@pytest.fixture(scope="module")
+def plain(golden_dir, tmp_path_factory) -> np.ndarray:
+    """The One-Token-Seg-All masks of the golden frames (no tracker)."""
+    out = tmp_path_factory.mktemp("plain") / "out"
+    args = [*golden_model_args(golden_dir), "--video", str(golden_dir / "frames")]
+    assert main(["segment", *args, "--prompt", PROMPT, "--out", str(out)]) == 0
+    return _masks(out)
+
+
+@pytest.mark.parametrize("name", ["sam2", "edgetam", "sam3"])
 @pytest.mark.parametrize("mode", ["refine", "propagate"])
-def test_refine_and_propagate_with_sam2(golden_dir, tmp_path, tiny_sam2, mode):
+def test_refine_and_propagate_with_every_tracker(golden_dir, tmp_path, trackers, plain, mode, name):
     out = tmp_path / "out"
     args = [*golden_model_args(golden_dir), "--video", str(golden_dir / "frames")]
-    args += ["--prompt", PROMPT, "--out", str(out), f"--{mode}", "sam2"]
-    assert main(["segment", *args, "--refine-model", str(tiny_sam2)]) == 0
+    args += ["--prompt", PROMPT, "--out", str(out), f"--{mode}", name]
+    assert main(["segment", *args, "--refine-model", str(trackers[name])]) == 0
     result = json.loads((out / "result.json").read_text())
-    assert result["mode"] == f"{mode}_sam2" and result["num_tracks"] == 1
-    masks = sorted((out / "masks" / "0").glob("*.png"))
-    assert len(masks) == result["num_frames"] == 6
-    assert np.asarray(Image.open(masks[0])).shape == (40, 56)
+    assert result["mode"] == f"{mode}_{name}" and result["num_tracks"] == 1
+    masks = _masks(out)
+    assert masks.shape == (1, result["num_frames"], 40, 56) == (1, 6, 40, 56)  # every frame
+    for frame in result["dense_frame_indices"]:  # the keyframes keep their masks
+        assert np.array_equal(masks[:, frame], plain[:, frame])
+
+
+def test_a_tracker_folder_needs_no_name(golden_dir, tmp_path, trackers):
+    out = tmp_path / "out"
+    args = [*golden_model_args(golden_dir), "--video", str(golden_dir / "frames")]
+    args += ["--prompt", PROMPT, "--out", str(out), "--refine"]
+    assert main(["segment", *args, "--refine-model", str(trackers["sam3"])]) == 0
+    assert json.loads((out / "result.json").read_text())["mode"] == "refine_sam3"
+
+
+def test_a_registered_tracker_is_one_entry(golden_dir, tmp_path, monkeypatch):
+    """A new tracker is a module with a TrackerEntry plus its entry in the registry: then
+    --refine NAME works (here a fake one that fills every frame between the keyframes with the
+    first keyframe's masks)."""
+    from videolisa.inference.trackers import TrackedChunk, TrackerEntry, registry
+
+    class HoldStill:
+        def __init__(self, name: str, checkpoint: str) -> None:
+            self.name, self.checkpoint = name, checkpoint
+
+        def propagate(self, frames, keyframe_masks, features=None):
+            first = keyframe_masks[min(keyframe_masks)]
+            for index in range(len(frames)):
+                masks = keyframe_masks.get(index, first)
+                yield TrackedChunk(slice(index, index + 1), masks[:, None])
+
+    fake = TrackerEntry(
+        "still", "Hold still", "none/still", ("still_video",), lambda n, c, d, t: HoldStill(n, c)
+    )
+    monkeypatch.setitem(registry.REGISTRY, "still", fake)
+    out = tmp_path / "out"
+    args = [*golden_model_args(golden_dir), "--video", str(golden_dir / "frames")]
+    assert main(["segment", *args, "--prompt", PROMPT, "--out", str(out), "--refine", "still"]) == 0
+    result = json.loads((out / "result.json").read_text())
+    assert result["mode"] == "refine_still" and len(list((out / "masks" / "0").iterdir())) == 6
+
+
+@pytest.mark.parametrize("place", ["file", "read_only", "under_a_file", "full_disk"])
+def test_an_output_place_that_cannot_be_written_is_one_line_before_any_work(
+    golden_dir, tmp_path, capsys, monkeypatch, place
+):
+    import shutil
+
+    from videolisa.inference.pipeline import VideoLISAPipeline
+
+    out = tmp_path / "out"
+    if place == "file":
+        out.write_text("x")
+    elif place == "under_a_file":
+        (tmp_path / "x").write_text("x")
+        out = tmp_path / "x" / "out"
+    elif place == "read_only":
+        monkeypatch.setattr("tempfile.mkdtemp", _read_only)
+    else:
+        usage = shutil.disk_usage(tmp_path)
+        monkeypatch.setattr(shutil, "disk_usage", lambda _: usage._replace(free=1000))
+    monkeypatch.setattr(VideoLISAPipeline, "from_pretrained", _no_model)
+    args = [*golden_model_args(golden_dir), "--video", str(golden_dir / "frames")]
+    assert main(["segment", *args, "--prompt", PROMPT, "--out", str(out)]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and error.startswith("error: ") and "--out" in error
+
+
+def _read_only(*args, **kwargs):
+    raise OSError(30, "Read-only file system")
+
+
+def _no_model(*args, **kwargs):
+    raise AssertionError("the model was loaded before the output place was checked")
 
 
 @pytest.mark.slow

@@ -174,7 +174,7 @@ def test_mevis_valid_writes_the_server_zip(golden_dir, frames, tmp_path):
 def test_refine_with_sam2_writes_its_own_predictions_and_resumes(
     golden_dir, mevis_valid_u, tmp_path
 ):
-    from tests.inference.tiny_sam2 import tiny_sam2_checkpoint
+    from tests.inference.tiny_trackers import tiny_sam2_checkpoint
 
     sam2 = tiny_sam2_checkpoint(tmp_path / "tiny-sam2")
     refine = ["--refine", "sam2", "--refine-model", str(sam2)]

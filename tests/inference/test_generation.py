@@ -92,7 +92,8 @@ def test_an_answer_stops_before_a_track_beyond_the_limit(golden_pipeline, encode
     settings = GenerationSettings(max_new_tokens=12)
     free = pipeline.answer(encoded, [], QUESTION, settings=settings)
     assert free.num_tracks >= 2 and not free.track_limit_hit
-    cut = pipeline.answer(encoded, [], QUESTION, settings=settings, max_tracks=1)
+    limited = GenerationSettings(max_new_tokens=12, max_tracks=1)
+    cut = pipeline.answer(encoded, [], QUESTION, settings=limited)
     assert cut.num_tracks == 1 and cut.track_limit_hit
     assert cut.text.count("<TRK>") == 1 and cut.text.endswith("…")
     second = free.token_ids.index(
@@ -106,7 +107,8 @@ def test_an_answer_stops_before_a_track_beyond_the_limit(golden_pipeline, encode
 def test_a_forced_answer_is_cut_at_the_track_limit(golden_pipeline, encoded):
     many = "Sure, " + ", ".join(["<TRK>"] * 50) + "."
     whole = golden_pipeline.answer(encoded, [], QUESTION, forced_answer=many)
-    cut = golden_pipeline.answer(encoded, [], QUESTION, forced_answer=many, max_tracks=8)
+    eight = GenerationSettings(max_tracks=8)
+    cut = golden_pipeline.answer(encoded, [], QUESTION, forced_answer=many, settings=eight)
     assert whole.num_tracks == 50 and not whole.track_limit_hit
     assert cut.num_tracks == 8 and cut.track_limit_hit and cut.text.count("<TRK>") == 8
     assert torch.allclose(cut.track_embeddings, whole.track_embeddings[:8])

@@ -123,7 +123,7 @@ def test_dry_run_compares_the_three_ways_of_making_masks(golden_dir, tmp_path, c
 
 
 def test_dry_run_of_a_sam2_folder(golden_dir, tmp_path):
-    from tests.inference.tiny_sam2 import tiny_sam2_checkpoint
+    from tests.inference.tiny_trackers import tiny_sam2_checkpoint
 
     sam2 = tiny_sam2_checkpoint(tmp_path / "tiny-sam2")
     out = tmp_path / "estimate.json"

@@ -26,8 +26,7 @@ from videolisa.video import read_video
 
 pytestmark = pytest.mark.slow
 
-# sparse, dense, max new tokens, temperature, always answer with a mask, refine with SAM 2
-WITH_MASK = (4, 1, 8, 0.0, True, False)
+WITH_MASK = {"frames_sparse": 4, "frames_dense": 1, "max_new_tokens": 8, "always_mask": True}
 USERS = 8
 PRIVATE_PROMPT = "Where is the quokka-7f3a9c hiding?"
 
@@ -50,7 +49,7 @@ class Reply:
 def ask(client: Client, video: Path | None, question: str) -> Reply:
     """One chat turn through the API."""
     attached = handle_file(str(video)) if video else None
-    return Reply(*client.predict(question, attached, *WITH_MASK, api_name="/chat"))
+    return Reply(*client.predict(question, attached, **WITH_MASK, api_name="/chat"))
 
 
 def zip_masks(masks_zip: Path) -> list[np.ndarray]:
@@ -169,7 +168,7 @@ class User:
         try:
             client = Client(url, verbose=False)
             video = handle_file(str(self.video))
-            job = client.submit("Where is the square?", video, *WITH_MASK, api_name="/chat")
+            job = client.submit("Where is the square?", video, **WITH_MASK, api_name="/chat")
             while not job.done():
                 update = job.status()
                 self.statuses.append((update.code, update.rank))

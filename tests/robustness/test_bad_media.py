@@ -20,13 +20,16 @@ import pytest
 from PIL import Image
 
 from tests.conftest import golden_model_args
-from videolisa.chat.service import ChatService, TurnDone, TurnFailed, TurnSettings
+from videolisa.chat.events import TurnDone, TurnFailed
+from videolisa.chat.service import ChatService
+from videolisa.chat.settings import TurnSettings
 from videolisa.cli import main
 from videolisa.errors import VideoError
+from videolisa.inference.encoded_video import EncodeSettings
 from videolisa.video import VideoLimits, read_video
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-SETTINGS = TurnSettings(num_sparse=4, num_dense=2, always_mask=True)
+SETTINGS = TurnSettings(EncodeSettings(4, 2), always_mask=True)
 
 # name -> (frames, height, width) of the upright input
 WORKS = {

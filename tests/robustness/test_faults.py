@@ -7,17 +7,20 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import numpy as np
-import pytest
 import torch
 
 import videolisa.inference.pipeline as pipeline_module
 import videolisa.outputs as outputs_module
-from videolisa.chat.service import INTERNAL_ERROR_MESSAGE, TurnDone, TurnFailed, TurnSettings
+from videolisa.chat.events import TurnDone, TurnFailed
+from videolisa.chat.messages import INTERNAL_ERROR_MESSAGE
+from videolisa.chat.settings import TurnSettings
 from videolisa.cli import main
+from videolisa.inference.encoded_video import EncodeSettings
+from videolisa.inference.generation import GenerationSettings
 from videolisa.modeling.videolisa import VideoLISAModel
 
-FORCED = TurnSettings(num_sparse=4, num_dense=1, always_mask=True)
-GENERATE = TurnSettings(num_sparse=4, num_dense=1, max_new_tokens=4)
+FORCED = TurnSettings(EncodeSettings(4, 1), always_mask=True)
+GENERATE = TurnSettings(EncodeSettings(4, 1), GenerationSettings(max_new_tokens=4))
 
 
 def out_of_memory(*args, **kwargs):
@@ -81,13 +84,15 @@ def test_an_interrupted_render_leaves_no_result(service, conversation, monkeypat
     assert isinstance(done, TurnDone) and done.overlay.is_file() and done.masks_zip.is_file()
 
 
-def test_an_interrupted_render_on_the_command_line(golden_dir, tmp_path, monkeypatch):
+def test_an_interrupted_render_on_the_command_line(golden_dir, tmp_path, monkeypatch, capsys):
+    """A disk that fills up half-way: one line saying so, exit 2, nothing half-written."""
     monkeypatch.setattr(outputs_module, "render_overlay", dying_render)
     tower = golden_dir / "clip-vit-tiny-patch14-336"
     args = ["segment", "--model", str(golden_dir), "--vision-tower", str(tower)]
     args += ["--video", str(golden_dir / "frames"), "--prompt", "Where?", "--out", str(tmp_path)]
-    with pytest.raises(OSError, match="No space left"):
-        main([*args, "--frames-sparse", "4", "--frames-dense", "2"])
+    assert main([*args, "--frames-sparse", "4", "--frames-dense", "2"]) == 2
+    error = capsys.readouterr().err.splitlines()[-1]
+    assert error.startswith("error: Writing the result to") and "the disk is full" in error
     assert not (tmp_path / "overlay.mp4").exists() and not (tmp_path / "result.json").exists()
     assert not (tmp_path / "masks").exists()
     assert not list(tmp_path.glob(".*.part"))

@@ -8,14 +8,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from videolisa.chat.service import Notice, TurnDone, TurnFailed, TurnSettings
+from videolisa.chat.events import Notice, TurnDone, TurnFailed
 from videolisa.chat.session import ChatSession
+from videolisa.chat.settings import TurnSettings
 from videolisa.errors import PromptError
+from videolisa.inference.encoded_video import EncodeSettings
+from videolisa.inference.generation import GenerationSettings
 from videolisa.modeling.chat_template import Message
 from videolisa.modeling.tokenizer import IMAGE_PLACEHOLDER_ID
 
-FORCED = TurnSettings(num_sparse=4, num_dense=1, always_mask=True)
-GENERATE = TurnSettings(num_sparse=4, num_dense=1, max_new_tokens=4)
+FORCED = TurnSettings(EncodeSettings(4, 1), always_mask=True)
+GENERATE = TurnSettings(EncodeSettings(4, 1), GenerationSettings(max_new_tokens=4))
 SPECIAL_STRINGS = ["<TRK>", "[SEG]", "<image>", "<|end|>", "<|assistant|>", "<|system|>", "</s>"]
 
 

@@ -7,11 +7,13 @@ import threading
 import time
 import zipfile
 
-from videolisa.chat.service import CachedVideo, ChatService, TurnDone, TurnSettings
-from videolisa.inference.video_cache import VideoCache
+from videolisa.chat.events import TurnDone
+from videolisa.chat.service import ChatService
+from videolisa.chat.settings import TurnSettings
+from videolisa.inference.encoded_video import EncodeSettings
 from videolisa.video import read_video
 
-FORCED = TurnSettings(num_sparse=4, num_dense=1, always_mask=True)
+FORCED = TurnSettings(EncodeSettings(4, 1), always_mask=True)
 USERS = 8
 MAX_ENTRIES = 3
 
@@ -20,8 +22,13 @@ def test_eight_conversations_share_a_bounded_cache(golden_pipeline, square_video
     shapes = [(3 + index, 32 + 8 * index, 48 + 4 * index) for index in range(USERS)]
     videos = [square_video(f"user{i}.mp4", *shape) for i, shape in enumerate(shapes)]
     one_video_bytes = 4 * 2**20  # far above what one of these small encoded videos takes
-    cache: VideoCache[CachedVideo] = VideoCache(MAX_ENTRIES, MAX_ENTRIES * one_video_bytes)
-    service = ChatService(golden_pipeline, cache=cache, workdir_root=tmp_path / "chats")
+    service = ChatService(
+        golden_pipeline,
+        workdir_root=tmp_path / "chats",
+        max_memory_bytes=MAX_ENTRIES * one_video_bytes,
+        max_cached_videos=MAX_ENTRIES,
+    )
+    cache = service.cache
     conversations = [service.open_conversation() for _ in videos]
     results: dict[int, object] = {}
     observed: list[tuple[int, int]] = []

@@ -39,15 +39,15 @@ def test_track_colour_wraps_around():
     assert track_color(len(TRACK_COLORS) + 3) == TRACK_COLORS[3]
 
 
-def test_fill_is_blended_and_contour_is_solid():
-    frames = grey_frames()
+def test_fill_is_blended_and_the_contour_is_the_colour_then_a_contrasting_line():
+    frames = grey_frames()  # grey 100: dark, so the inner line is white
     color = np.array(track_color(0))
 
     out = render_overlay(frames, square_mask(), opacity=0.25)
 
     expected_fill = np.rint(0.75 * 100 + 0.25 * color)
-    for row in (5, 6):  # the two outermost rows of the square are contour
-        np.testing.assert_array_equal(out[0, row, 5:15], np.broadcast_to(color, (10, 3)))
+    np.testing.assert_array_equal(out[0, 5, 5:15], np.broadcast_to(color, (10, 3)))
+    np.testing.assert_array_equal(out[0, 6, 6:14], 255)  # the contrasting inner line
     np.testing.assert_array_equal(out[0, 7:13, 7:13], np.broadcast_to(expected_fill, (6, 6, 3)))
     np.testing.assert_array_equal(out[0, 4, :], frames[0, 4, :])
     np.testing.assert_array_equal(out[0, :, 15], frames[0, :, 15])
@@ -60,7 +60,19 @@ def test_frame_border_is_not_outlined():
     out = render_overlay(grey_frames(1, 10, 10), masks, opacity=0.0)
 
     np.testing.assert_array_equal(out[0, :, :3], 100)
-    np.testing.assert_array_equal(out[0, :, 3:5], np.broadcast_to(track_color(0), (10, 2, 3)))
+    np.testing.assert_array_equal(out[0, :, 3], 255)
+    np.testing.assert_array_equal(out[0, :, 4], np.broadcast_to(track_color(0), (10, 3)))
+
+
+def test_a_track_shows_on_an_object_of_its_own_colour():
+    """A red mask on a red object: the fill and the outer line vanish into the object, the
+    inner line does not; on a light object the line is dark."""
+    for shade, line in ((track_color(0), 255), ((250, 250, 250), 0)):
+        frames = np.zeros((1, 20, 20, 3), dtype=np.uint8)
+        frames[:, 5:15, 5:15] = shade
+        out = render_overlay(frames, square_mask(), opacity=0.5)
+        np.testing.assert_array_equal(out[0, 6, 6:14], line)
+        assert np.abs(out.astype(int) - frames).max() >= 200  # visibly changed
 
 
 @pytest.mark.parametrize(("opacity", "inside"), [(0.0, 100), (1.0, None)])

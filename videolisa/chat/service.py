@@ -1,19 +1,22 @@
 """One chat turn end to end, for the app and its API: video in, text deltas and result files out.
 
 UI-free: the app turns the events of :meth:`ChatService.run_turn` into chat messages, the service
-knows nothing of Gradio. It owns the pipeline and the video cache shared by every conversation
-(so a follow-up question, or the same video sent through the API, is not encoded again).
+knows nothing of Gradio. It owns the pipeline, the trackers and the video cache shared by every
+conversation (so a follow-up question, or the same video sent through the API, is not encoded
+again); everything it keeps per video (decoded frames, SAM embeddings, trackers' features)
+counts toward one memory budget.
 
 A turn is a generator that runs in the caller's thread, one bounded step at a time (a batch of
 frames, one token, a chunk of masks): closing it (the app's Stop button, Clear, a closed tab)
 stops the work at the next step and frees the model; nothing keeps running afterwards. Every
-turn is bounded: at most ``max_tracks`` tracks per answer, at most ``MAX_NEW_TOKENS`` generated
-tokens, masks written a chunk of frames at a time.
+turn is bounded: at most ``generation.max_tracks`` tracks per answer, at most
+:data:`~videolisa.chat.settings.MAX_NEW_TOKENS` generated tokens, masks written a chunk of
+frames at a time.
 
 service = ChatService(pipeline, VideoLimits(max_frames=600))
 conversation = service.open_conversation()
 conversation.attach("cat.mp4")
-for event in service.run_turn(conversation, "Where is the cat?", TurnSettings()):
+for event in service.run_turn(conversation, "Where is the cat?", service.form.settings()):
     ...  # Notice, TextDelta, Progress, then TurnDone or TurnFailed
 conversation.close()
 """
@@ -21,163 +24,66 @@ conversation.close()
 from __future__ import annotations
 
 import logging
-import re
 import shutil
 import tempfile
 import threading
 import time
-import zipfile
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Collection, Generator, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TypeVar
 
+import numpy as np
+
+from videolisa.chat.conversation import Conversation
+from videolisa.chat.events import (
+    Notice,
+    Progress,
+    TextDelta,
+    TrackSummary,
+    TurnDone,
+    TurnEvent,
+    TurnFailed,
+)
+from videolisa.chat.messages import (
+    INTERNAL_ERROR_MESSAGE,
+    OPERATOR_ADVICE,
+    TurnStage,
+    hide_paths,
+    out_of_memory_message,
+)
 from videolisa.chat.session import ChatSession, PreparedTurn
+from videolisa.chat.settings import SettingsForm, TurnSettings
 from videolisa.defaults import DEFAULT_MAX_TRACKS
 from videolisa.errors import ConfigError, UserInputError, VideoError, is_out_of_memory
 from videolisa.inference.encoded_video import EncodedVideo, EncodeSettings
 from videolisa.inference.generation import GenerationSettings
 from videolisa.inference.pipeline import Answer, VideoLISAPipeline
-from videolisa.inference.propagation import PropagationSettings, Sam2Propagator
+from videolisa.inference.trackers import (
+    REGISTRY,
+    TrackerCache,
+    TrackingSettings,
+    mask_mode,
+)
 from videolisa.inference.video_cache import VideoCache, content_key
 from videolisa.modeling.chat_template import Message
 from videolisa.modeling.tokenizer import FORCED_ANSWER
-from videolisa.outputs import ResultWriter
+from videolisa.outputs import ResultWriter, overlay_frame, redraw_overlay, zip_result
 from videolisa.video import Video, VideoLimits, read_video
 
 logger = logging.getLogger(__name__)
 
-INTERNAL_ERROR_MESSAGE = (
-    "Something went wrong while answering (the details are in the server log). "
-    "Ask again, or attach the video again."
-)
-OPERATOR_ADVICE = (
-    "operators: on a GPU start the app with --load-4bit; lower --max-memory, --sam-batch, "
-    "--max-frames or --max-tracks"
-)
-MASKS_ZIP = "masks.zip"
-MAX_NEW_TOKENS = 512  # the most a turn may generate, whatever the settings ask
-
+DEFAULT_MAX_MEMORY = 512 * 2**20  # what the cache keeps for all videos together
 Item = TypeVar("Item")
 Result = TypeVar("Result")
 
 
 @dataclass(frozen=True)
-class TurnSettings:
-    """How to answer one question (the app's Settings accordion); frame counts left as None
-    are the model's own."""
-
-    num_sparse: int | None = None  # frames the LLM sees
-    num_dense: int | None = None  # of those, kept at full detail
-    max_new_tokens: int = 128
-    temperature: float = 0.0  # 0 = greedy
-    always_mask: bool = False  # answer FORCED_ANSWER (the published evaluation mode)
-    opacity: float = 0.5  # of the mask fill in the overlay video
-    refine: bool = False  # carry the keyframes' masks over the video with SAM 2
-
-    def __post_init__(self) -> None:
-        EncodeSettings(self.num_sparse, self.num_dense)  # validates the frame counts
-        if not 1 <= self.max_new_tokens <= MAX_NEW_TOKENS:
-            raise ConfigError(
-                f"Max new tokens must be between 1 and {MAX_NEW_TOKENS}, got "
-                f"{self.max_new_tokens}.",
-                "Use e.g. 128.",
-            )
-        if not 0 <= self.opacity <= 1:
-            raise ConfigError(f"Opacity must be in [0, 1], got {self.opacity}.", "Use e.g. 0.5.")
-
-    @property
-    def generation(self) -> GenerationSettings:
-        return GenerationSettings(max_new_tokens=self.max_new_tokens, temperature=self.temperature)
-
-
-# --------------------------------------------------------------------------------- events
-@dataclass(frozen=True)
-class Notice:
-    """A line to show the user with the answer (history trimmed, question cut, new video,
-    answer cut at the track limit)."""
-
-    text: str
-
-
-@dataclass(frozen=True)
-class TextDelta:
-    """More answer text (``<TRK>`` marks a track)."""
-
-    text: str
-
-
-@dataclass(frozen=True)
-class Progress:
-    """``done`` of ``total`` steps of ``stage``: "decode", "encode", "answer", "refine" (SAM 2
-    starts), "masks" or "render"; ``seconds`` since the turn started."""
-
-    stage: str
-    done: int
-    total: int
-    seconds: float = 0.0
-
-
-@dataclass(frozen=True)
-class TurnDone:
-    """The finished answer; with tracks, the overlay (an MP4, or a PNG for a single image) and
-    a zip of the mask PNGs."""
-
-    answer: str
-    num_tracks: int
-    overlay: Path | None = None
-    masks_zip: Path | None = None
-    seconds: dict[str, float] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class TurnFailed:
-    """The turn ended without masks; ``message`` is for the user, ``text`` the answer text
-    streamed before the failure (kept in the chat)."""
-
-    message: str
-    text: str = ""
-
-
-TurnEvent = Notice | TextDelta | Progress | TurnDone | TurnFailed
-
-
-# --------------------------------------------------------------------------- conversation
-@dataclass
-class Conversation:
-    """One user's state: the chat session, its video, a video waiting to be used, and a folder
-    for result files.
-
-    A newly attached video is ``pending`` until a turn has read it: a file that cannot be read
-    is refused once and the conversation keeps its previous video and history."""
-
-    workdir: Path
-    session: ChatSession = field(default_factory=ChatSession)
-    video: Path | None = None
-    pending: Path | None = None
-    turns: int = 0
-
-    def attach(self, path: str | Path) -> None:
-        """Use ``path`` as the video from the next turn on (if that turn can read it)."""
-        self.pending = Path(path).resolve()
-
-    def next_folder(self) -> Path:
-        """A new folder under ``workdir`` for one turn's files."""
-        self.turns += 1
-        folder = self.workdir / f"turn-{self.turns:03d}"
-        folder.mkdir(parents=True)
-        return folder
-
-    def close(self) -> None:
-        """Delete this conversation's files."""
-        shutil.rmtree(self.workdir, ignore_errors=True)
-        logger.debug("removed %s", self.workdir)
-
-
-@dataclass(frozen=True)
 class CachedVideo:
-    """A decoded video (for overlays) with its encoding (for the model)."""
+    """A decoded video (for overlays) with its encoding (for the model) and its cache key."""
 
+    key: str
+    path: Path
     video: Video
     encoded: EncodedVideo
 
@@ -187,21 +93,18 @@ class CachedVideo:
 
 
 @dataclass
-class _TurnState:
+class _TurnState(TurnStage):
     """How far a turn got: for progress times, and for saying what ran out of memory."""
 
     started: float = field(default_factory=time.perf_counter)
-    stage: str = "decode"
-    video: Video | None = None
-    tracks: int = 0
     text: str = ""
+    refused_video: bool = False  # the turn's new video could not be read
 
     def progress(self, stage: str, done: int, total: int) -> Progress:
         self.stage = stage
         return Progress(stage, done, total, time.perf_counter() - self.started)
 
 
-# -------------------------------------------------------------------------------- service
 class ChatService:
     """Runs chat turns and API calls on one pipeline, with a video cache shared by all users."""
 
@@ -209,32 +112,65 @@ class ChatService:
         self,
         pipeline: VideoLISAPipeline,
         limits: VideoLimits | None = None,
-        cache: VideoCache[CachedVideo] | None = None,
         workdir_root: str | Path | None = None,
         encode: EncodeSettings | None = None,
+        max_memory_bytes: int | None = DEFAULT_MAX_MEMORY,
         max_tracks: int = DEFAULT_MAX_TRACKS,
         video_notice: Callable[[Video], str | None] | None = None,
-        refine: PropagationSettings | None = None,
+        tracker_checkpoints: Mapping[str, str] | None = None,
+        max_cached_videos: int = 8,
     ) -> None:
-        """``video_notice`` may return a line to show with every answer about a video (e.g.
-        that the model was not made for videos like it). ``refine`` names the SAM 2 model for
-        turns that ask for refinement (loaded at the first such turn)."""
+        """``encode``: the server's SAM options and default frame counts (None: the model's).
+        ``max_memory_bytes``: all the cache may keep (frames, SAM embeddings and trackers'
+        features of every video; None: no limit). ``video_notice`` may return a line to show
+        with every answer about a video (e.g. that the model was not made for videos like it).
+        ``tracker_checkpoints``: a checkpoint per registered tracker name where it is not the
+        tracker's default (loaded at the first turn that asks for it)."""
         self.pipeline = pipeline
         self.video_notice = video_notice
-        self.refine = refine or PropagationSettings()
-        self._propagator: Sam2Propagator | None = None
-        # how SAM encodes (frame counts come from each turn's settings)
-        self.encode = encode or EncodeSettings(sam_memory_budget_bytes=512 * 2**20)
-        self.max_tracks = max_tracks
+        self.encode = replace(encode or EncodeSettings(), sam_memory_budget_bytes=max_memory_bytes)
+        self.max_memory_bytes = max_memory_bytes
         self.limits = limits or VideoLimits()
-        self.cache = cache or VideoCache(max_entries=8, max_bytes=2 << 30)
+        self.cache: VideoCache[CachedVideo] = VideoCache(
+            max_entries=max_cached_videos,
+            max_bytes=max_memory_bytes if max_memory_bytes is not None else 1 << 62,
+        )
         self.workdir_root = Path(workdir_root or tempfile.gettempdir())
+        self.tracker_checkpoints = dict(tracker_checkpoints or {})
+        self._trackers = TrackerCache()
         self._model_lock = threading.Lock()
+        frames = self.encode.frame_counts(pipeline.default_frames)
+        self.form = SettingsForm(
+            frames=frames,
+            context_length=pipeline.context_length,
+            tokens_per_dense_frame=pipeline.tokens_per_dense_frame,
+            max_tracks=max_tracks,
+            trackers=[(self.tracker_label(name), name) for name in REGISTRY],
+        )
+
+    def tracker_label(self, name: str) -> str:
+        """What the app calls tracker ``name``: its title and checkpoint's name."""
+        entry = REGISTRY[name]
+        checkpoint = self.tracker_checkpoints.get(name, entry.default_checkpoint)
+        return f"{entry.title} ({Path(checkpoint).name})"
 
     def open_conversation(self) -> Conversation:
         """A new conversation with its own temporary folder (removed by ``close``)."""
         self.workdir_root.mkdir(parents=True, exist_ok=True)
         return Conversation(Path(tempfile.mkdtemp(prefix="videolisa-chat-", dir=self.workdir_root)))
+
+    def warm_up(self) -> None:
+        """Run the model once on a tiny synthetic video (CLIP, SAM, the LLM, the mask decoder),
+        so that the first user's turn is as fast as later ones."""
+        frames = np.zeros((2, 32, 32, 3), dtype=np.uint8)
+        frames[:, 8:24, 8:24] = 200
+        with self._model_lock:
+            encoded = self.pipeline.encode(frames, replace(self.encode, num_sparse=2, num_dense=1))
+            answer = self.pipeline.answer(encoded, [], "Where is it?", FORCED_ANSWER)
+            for _chunk in self.pipeline.mask_steps(encoded, answer.track_embeddings):
+                pass
+            generation = GenerationSettings(max_new_tokens=2)
+            self.pipeline.answer(encoded, [], "What is it?", settings=generation)
 
     def run_turn(
         self, conversation: Conversation, question: str, settings: TurnSettings
@@ -255,18 +191,51 @@ class ChatService:
         self, conversation: Conversation, video: str | Path, prompt: str, settings: TurnSettings
     ) -> Iterator[TurnEvent]:
         """One question about ``video`` outside the conversation's history (the API endpoint),
-        streaming events as :meth:`run_turn`; result files go to the conversation's folder."""
+        streaming events as :meth:`run_turn` (notices included); result files go to the
+        conversation's folder."""
         state = _TurnState()
 
         def work() -> Generator[TurnEvent, None, None]:
             cached = yield from self._load(Path(video), settings, state)
+            yield from self._video_notices(cached)
             session = ChatSession()
             counter = self._position_counter(cached, settings)
             prepared = session.prepare(prompt, counter, self.pipeline.context_length)
+            for notice in prepared.notices:
+                yield Notice(notice)
             answer = yield from self._answer(cached, session, prepared, settings, state)
             yield (yield from self._write(conversation, cached, answer, settings, state))
 
         yield from self._guarded(work(), state)
+
+    # ------------------------------------------------------------------ kept results
+    def redraw(self, done: TurnDone, shown: Collection[int], opacity: float) -> Path:
+        """A new overlay of answer ``done`` with only the tracks ``shown``, from its kept
+        masks (no model call)."""
+        return redraw_overlay(done.folder, self._video_of(done), done.num_tracks, shown, opacity)
+
+    def frame_pair(
+        self, done: TurnDone, frame: int, shown: Collection[int], opacity: float
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Frame ``frame`` of answer ``done``'s video, and the same frame with the tracks
+        ``shown``: two (H, W, 3) uint8 arrays (no model call).
+
+        Raises:
+            ConfigError: ``frame`` is not a frame of the video.
+        """
+        video = self._video_of(done)
+        if not 0 <= frame < video.num_frames:
+            raise ConfigError(
+                f"Frame {frame} is not in the video (frames 0 to {video.num_frames - 1}).",
+                "Pick a frame in that range.",
+            )
+        overlay = overlay_frame(done.folder, video, done.num_tracks, frame, shown, opacity)
+        return video.frames[frame], overlay
+
+    def _video_of(self, done: TurnDone) -> Video:
+        """The decoded video of an answer: from the cache, else read again."""
+        cached = self.cache.get(done.video_key) if done.video_key else None
+        return cached.video if cached is not None else read_video(done.video, self.limits)
 
     # ------------------------------------------------------------------------ one turn
     def _turn(
@@ -288,6 +257,7 @@ class ChatService:
             except VideoError as error:  # refused once; a stopped turn tries it again
                 conversation.pending = None
                 keep = " The conversation keeps its previous video." if conversation.video else ""
+                state.refused_video = True
                 raise VideoError(error.problem, (error.fix or "") + keep) from error
             conversation.pending = None
             had_history = bool(session.history)
@@ -296,9 +266,7 @@ class ChatService:
                 yield Notice("New video: the conversation starts over.")
         else:
             cached = yield from self._load(path, settings, state)
-        notice = self.video_notice(cached.video) if self.video_notice else None
-        if notice:
-            yield Notice(notice)
+        yield from self._video_notices(cached)
         if new_video and not question.strip():
             video = cached.video
             yield TurnDone(
@@ -315,12 +283,19 @@ class ChatService:
         answer = yield from self._answer(cached, session, prepared, settings, state)
         yield (yield from self._write(conversation, cached, answer, settings, state))
 
+    def _video_notices(self, cached: CachedVideo) -> Iterator[Notice]:
+        notice = self.video_notice(cached.video) if self.video_notice else None
+        if notice:
+            yield Notice(notice)
+
     def _load(
         self, path: Path, settings: TurnSettings, state: _TurnState
     ) -> Generator[TurnEvent, None, CachedVideo]:
         """The decoded and encoded video, from the cache when it was seen with these settings."""
-        encode = replace(self.encode, num_sparse=settings.num_sparse, num_dense=settings.num_dense)
-        frames = encode.frame_counts(self.pipeline.default_frames)
+        frames = settings.encode.frame_counts(
+            self.encode.frame_counts(self.pipeline.default_frames)
+        )
+        encode = replace(self.encode, num_sparse=frames[0], num_dense=frames[1])
         key = content_key(path, *frames, extra=self.pipeline.description)
         cached = self.cache.get(key)
         if cached is not None:
@@ -341,7 +316,7 @@ class ChatService:
                     yield state.progress("encode", step.done, step.total)
         # the content key, not the file name: names of uploads can be private too
         logger.info("encoded %s (%d frames): %s", key[:12], video.num_frames, encoded.seconds)
-        cached = CachedVideo(video, encoded)
+        cached = CachedVideo(key, path, video, encoded)
         self.cache.put(key, cached)
         return cached
 
@@ -351,7 +326,7 @@ class ChatService:
 
         def count_positions(messages: list[Message]) -> int:
             return self.pipeline.prompt_positions(
-                cached.encoded, messages, forced, settings.max_new_tokens
+                cached.encoded, messages, forced, settings.generation.max_new_tokens
             )
 
         return count_positions
@@ -374,7 +349,6 @@ class ChatService:
                 prepared.question,
                 forced_answer=FORCED_ANSWER if settings.always_mask else None,
                 settings=settings.generation,
-                max_tracks=self.max_tracks,
             )
         )
         try:
@@ -393,11 +367,21 @@ class ChatService:
         session.record_turn(prepared, answer.text)
         state.text = answer.text
         if answer.track_limit_hit:
+            limit = settings.generation.max_tracks
             yield Notice(
-                f"The answer asked for more than {self.max_tracks} objects; it was cut after "
-                f"the first {self.max_tracks} (at most {self.max_tracks} per answer)."
+                f"The answer asked for more than {limit} objects; it was cut after the first "
+                f"{limit} (at most {limit} per answer)."
             )
         return answer
+
+    def _tracking(self, cached: CachedVideo, name: str) -> TrackingSettings:
+        """Refinement by tracker ``name`` for ``cached``: its features may take what the cache
+        budget leaves beside the video."""
+        budget = None
+        if self.max_memory_bytes is not None:
+            budget = max(0, self.max_memory_bytes - cached.nbytes)
+        checkpoint = self.tracker_checkpoints.get(name)
+        return TrackingSettings.resolve("refine", name, checkpoint, feature_budget_bytes=budget)
 
     def _write(
         self,
@@ -413,26 +397,36 @@ class ChatService:
         if answer.num_tracks == 0:
             return TurnDone(answer.text, 0)
         video, encoded = cached.video, cached.encoded
-        if settings.refine:
+        tracker = tracking = None
+        if settings.refine is not None:
             yield state.progress("refine", 0, 1)
-            masks = self.pipeline.propagated_mask_steps(
-                encoded, video.frames, answer.track_embeddings, self._sam2(), self.refine
-            )
-            yield Notice(f"Masks refined over time by SAM 2 ({Path(self.refine.model).name}).")
-        else:
-            masks = self.pipeline.mask_steps(encoded, answer.track_embeddings)
+            tracking = self._tracking(cached, settings.refine)
+            try:
+                with self._model_lock:
+                    tracker = self._trackers.get(
+                        tracking.entry, tracking.checkpoint, self.pipeline.device
+                    )
+            except UserInputError as error:
+                logger.warning("refinement unavailable: %s", error)
+                yield Notice(refine_unavailable(tracking.entry.title, error))
+                tracking = None
+            else:
+                yield Notice(f"Masks refined over time by {tracker_title(tracking)}.")
+        masks = self.pipeline.masks(
+            encoded, video.frames, answer.track_embeddings, tracker, tracking
+        )
         folder = conversation.next_folder()
         start = time.perf_counter()
         try:
-            with ResultWriter(folder, video, answer.num_tracks, settings.opacity) as writer:
+            with ResultWriter(folder, video, answer.num_tracks, settings.display.opacity) as writer:
                 yield state.progress("masks", 0, video.num_frames)
                 for chunk in self._locked(masks):
                     writer.add(chunk.frames, chunk.masks)
+                    self.cache.refresh(cached.key)  # its trackers' features may have grown
                     yield state.progress("masks", chunk.frames.stop, video.num_frames)
                 decode = time.perf_counter() - start - writer.render_seconds
-                mode = "refine_sam2" if settings.refine else "one_token_seg_all"
                 summary = writer.finish(
-                    answer.text, encoded.sampling, {"mask_decode": decode}, mode
+                    answer.text, encoded.sampling, {"mask_decode": decode}, mask_mode(tracking)
                 )
             yield state.progress("render", 0, 1)
             masks_zip = zip_result(folder)
@@ -442,20 +436,15 @@ class ChatService:
         return TurnDone(
             answer.text,
             answer.num_tracks,
+            video.num_frames,
+            video=cached.path,
+            video_key=cached.key,
+            folder=folder,
             overlay=writer.overlay_path,
             masks_zip=masks_zip,
+            tracks=tuple(TrackSummary(**track) for track in summary["tracks"]),
             seconds=summary["seconds"],
         )
-
-    def _sam2(self) -> Sam2Propagator:
-        """The SAM 2 model of refined turns, loaded once (a missing checkpoint is a user
-        error naming it)."""
-        if self._propagator is None:
-            with self._model_lock:
-                self._propagator = Sam2Propagator.from_pretrained(
-                    self.refine.model, self.pipeline.device
-                )
-        return self._propagator
 
     def _locked(self, steps: Generator[Item, None, Result]) -> Generator[Item, None, Result]:
         """``steps`` with the model lock held while each step runs (not between steps, so a
@@ -480,13 +469,13 @@ class ChatService:
             yield from turn
         except UserInputError as error:
             logger.info("turn refused: %s", error)
-            yield TurnFailed(hide_paths(str(error)), state.text)
+            yield TurnFailed(hide_paths(str(error)), state.text, state.refused_video)
         except Exception as error:
             if is_out_of_memory(error):
                 logger.warning(
                     "out of memory while %s (%s): %s; %s",
                     state.stage,
-                    _what(state),
+                    state.what,
                     error,
                     OPERATOR_ADVICE,
                 )
@@ -498,48 +487,15 @@ class ChatService:
             turn.close()
 
 
-def out_of_memory_message(state: _TurnState) -> str:
-    """What ran out of memory, in the user's terms, and what they can do."""
-    what = _what(state)
-    if state.stage in ("masks", "render"):
-        return (
-            f"Ran out of memory while segmenting {state.tracks} "
-            f"object{'s' if state.tracks != 1 else ''} on {what}. Ask about fewer objects at "
-            "once, or use a shorter or smaller video."
-        )
-    if state.stage == "answer":
-        return (
-            f"Ran out of memory while writing the answer about {what}. Use fewer frames "
-            "(Settings), or start a new conversation."
-        )
+def tracker_title(tracking: TrackingSettings) -> str:
+    """e.g. "SAM 2 (sam2.1-hiera-tiny)"."""
+    return f"{tracking.entry.title} ({Path(tracking.model).name})"
+
+
+def refine_unavailable(title: str, error: UserInputError) -> str:
+    """The notice of a turn whose refinement could not run: its masks are the plain ones."""
     return (
-        f"Ran out of memory while reading and encoding {what}. Use a shorter or smaller video, "
-        "or fewer frames (Settings)."
+        f"Refining over time with {title} is not available on this server, so these are the "
+        f"plain masks. {hide_paths(error.problem)} Operators: start the app with "
+        "--refine-model DIR (a downloaded checkpoint folder)."
     )
-
-
-def _what(state: _TurnState) -> str:
-    video = state.video
-    if video is None:
-        return "the video"
-    return f"{video.num_frames} frames of {video.width}×{video.height}"
-
-
-_DIRECTORIES = re.compile(r"(?<![\w.])/(?:[^/\s:]+/)+")
-
-
-def hide_paths(message: str) -> str:
-    """``message`` with the folders of absolute paths removed (file names stay), so server
-    paths such as upload folders never reach a user."""
-    return _DIRECTORIES.sub("", message)
-
-
-def zip_result(folder: Path) -> Path:
-    """``folder/masks.zip`` holding ``masks/<track>/<frame>.png`` and ``result.json`` (the
-    layout of ``segment --out``)."""
-    target = folder / MASKS_ZIP
-    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
-        for png in sorted((folder / "masks").rglob("*.png")):
-            archive.write(png, png.relative_to(folder).as_posix())
-        archive.write(folder / "result.json", "result.json")
-    return target

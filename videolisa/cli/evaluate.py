@@ -9,11 +9,11 @@ from videolisa.cli.options import (
     add_frame_arguments,
     add_memory_arguments,
     add_model_arguments,
-    add_propagation_arguments,
     add_track_limit_argument,
+    add_tracker_arguments,
     encode_settings,
     load_pipeline,
-    propagation_settings,
+    tracking_settings,
 )
 from videolisa.errors import ConfigError
 from videolisa.evaluation.benchmarks import BENCHMARKS, REGISTRY
@@ -58,7 +58,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_frame_arguments(parser)
     add_memory_arguments(parser)
     add_track_limit_argument(parser)
-    add_propagation_arguments(parser)
+    add_tracker_arguments(parser)
     parser.add_argument("--limit", type=int, default=None, metavar="N", help="first N items only")
     parser.add_argument(
         "--max-new-tokens",
@@ -83,24 +83,24 @@ def run(args: argparse.Namespace) -> int:
     from videolisa.evaluation.benchmarks import RunSettings, load_benchmark
     from videolisa.evaluation.runner import current_shard, run_benchmark
     from videolisa.inference.generation import GenerationSettings
+    from videolisa.inference.trackers import mask_mode
 
     for flag in ("limit", "frames_sparse", "frames_dense"):
         value = getattr(args, flag)
         if value is not None and value < 1:
             name = "--" + flag.replace("_", "-")
             raise ConfigError(f"{name} must be at least 1, got {value}.", f"Pass {name} 1 or more.")
-    propagation = propagation_settings(args)
+    tracking = tracking_settings(args)
     entry = REGISTRY[args.benchmark]
-    if propagation is not None and not entry.refinable:
+    if tracking is not None and not entry.refinable:
         raise ConfigError(
             f"--refine and --propagate do not apply to {args.benchmark}.",
             "Leave them out for this benchmark.",
         )
     settings = RunSettings(
-        encode_settings(args, propagation),
-        GenerationSettings(max_new_tokens=args.max_new_tokens),
-        args.max_tracks,
-        propagation,
+        encode_settings(args, tracking),
+        GenerationSettings(max_new_tokens=args.max_new_tokens, max_tracks=args.max_tracks),
+        tracking,
     )
     # --sam-batch and --max-memory change the masks at most by floating-point rounding, so they
     # are left out of the run's settings: a run may resume with others (e.g. a smaller batch
@@ -115,19 +115,19 @@ def run(args: argparse.Namespace) -> int:
         "frames_sparse": args.frames_sparse,
         "frames_dense": args.frames_dense,
         "max_tracks": args.max_tracks,
-        "mode": f"{propagation.mode}_sam2" if propagation else "one_token_seg_all",
+        "mode": mask_mode(tracking),
     }
-    if propagation is not None:
-        run_config["refine_model"] = _where(propagation.model)
-        run_config["refine_keyframes"] = propagation.keyframes
+    if tracking is not None:
+        run_config["refine_model"] = _where(tracking.model)
+        run_config["refine_keyframes"] = tracking.keyframes
     options = {option.name: getattr(args, option.name) for option in entry.options}
     run_config.update(options)
     if entry.generates:
         run_config["max_new_tokens"] = args.max_new_tokens
     shard = current_shard()
     benchmark = load_benchmark(args.benchmark, args.data, args.out, options)
-    if propagation is not None:
-        benchmark.use_propagation(propagation)
+    if tracking is not None:
+        benchmark.use_tracking(tracking)
     summary = run_benchmark(
         benchmark,
         lambda: load_pipeline(args),

@@ -7,12 +7,12 @@ import argparse
 import re
 from typing import TYPE_CHECKING
 
-from videolisa.defaults import DEFAULT_MAX_TRACKS, DEFAULT_MODEL, DEFAULT_REFINE_MODEL
+from videolisa.defaults import DEFAULT_MAX_TRACKS, DEFAULT_MODEL
 from videolisa.errors import ConfigError
 
 if TYPE_CHECKING:
     from videolisa.inference.encoded_video import EncodeSettings
-    from videolisa.inference.propagation import PropagationSettings
+    from videolisa.inference.trackers import TrackingSettings
 
 _UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "KIB": 2**10, "MIB": 2**20}
 _UNITS["GIB"] = 2**30
@@ -70,14 +70,18 @@ def add_frame_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_memory_arguments(parser: argparse.ArgumentParser, default: str = "2GB") -> None:
+def add_memory_arguments(
+    parser: argparse.ArgumentParser,
+    default: str = "2GB",
+    what: str = "what is kept of the video: its SAM embeddings and a tracker's features",
+) -> None:
     """``--max-memory`` and ``--sam-batch``: how a video's SAM embeddings are computed and kept;
-    see :func:`encode_settings`."""
+    see :func:`encode_settings`. ``what`` says what the budget covers."""
     parser.add_argument(
         "--max-memory",
         default=default,
-        help="budget for the SAM embeddings kept per video (beyond it they are recomputed "
-        f"chunk by chunk when masks are decoded); 'none' keeps all (default {default})",
+        help=f"budget for {what} (SAM embeddings beyond it are recomputed chunk by chunk when "
+        f"masks are decoded); 'none' keeps all (default {default})",
     )
     parser.add_argument(
         "--sam-batch",
@@ -101,66 +105,82 @@ def add_track_limit_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_propagation_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--refine sam2`` / ``--propagate sam2``, ``--refine-model``, ``--refine-keyframes``."""
+def add_tracker_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--refine [NAME]`` / ``--propagate [NAME]``, ``--refine-model``, ``--refine-keyframes``:
+    a registered tracker carries the keyframes' masks over the video."""
+    from videolisa.inference.trackers import REGISTRY
+
+    names = ", ".join(
+        f"{e.name} ({e.title}, default {e.default_checkpoint})" for e in REGISTRY.values()
+    )
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument(
         "--refine",
-        choices=["sam2"],
+        nargs="?",
+        const="",
         default=None,
-        help="post-optimise the masks over time: SAM 2 carries the keyframes' masks over the "
-        "whole video (the published model's second numbers used XMem2 for this)",
+        type=_tracker_name,
+        metavar="NAME",
+        help="post-optimise the masks over time: the tracker NAME carries the keyframes' masks "
+        f"over the whole video (the published model's second numbers used XMem2); NAME: {names}; "
+        "left out, the kind of --refine-model's checkpoint, else sam2",
     )
     mode.add_argument(
         "--propagate",
-        choices=["sam2"],
+        nargs="?",
+        const="",
         default=None,
-        help="long videos: SAM encodes only the dense frames, SAM 2 carries their masks to every "
-        "other frame",
+        type=_tracker_name,
+        metavar="NAME",
+        help="long videos: SAM encodes only the dense frames, the tracker NAME carries their masks "
+        "to every other frame",
     )
     parser.add_argument(
         "--refine-model",
-        default=DEFAULT_REFINE_MODEL,
+        default=None,
         metavar="ID_OR_DIR",
-        help=f"the SAM 2 or EdgeTAM video checkpoint (default {DEFAULT_REFINE_MODEL})",
+        help="the tracker's checkpoint, a hub id or a folder (default: the tracker's own); a "
+        "folder's config.json says which tracker it is",
     )
     parser.add_argument(
         "--refine-keyframes",
         default="dense",
         metavar="dense|K",
-        help="refine: the frames whose masks SAM 2 starts from: the dense frames (default, as "
-        "published) or the K frames with the best predicted masks",
+        help="refine: the frames whose masks the tracker starts from: the dense frames (default, "
+        "as published) or the K frames with the best predicted masks",
     )
 
 
-def propagation_settings(args: argparse.Namespace) -> PropagationSettings | None:
-    """The SAM 2 settings ``--refine`` / ``--propagate`` ask for, or None."""
-    from videolisa.inference.propagation import PropagationSettings
+def tracking_settings(args: argparse.Namespace) -> TrackingSettings | None:
+    """The tracker settings ``--refine`` / ``--propagate`` ask for, or None."""
+    from videolisa.inference.trackers import TrackingSettings
 
-    if not (args.refine or args.propagate):
+    name = args.refine if args.refine is not None else args.propagate
+    if name is None:
         return None
     text = args.refine_keyframes
     keyframes = text if text == "dense" else _at_least_one(text)
     budget = None if args.max_memory.lower() == "none" else parse_size(args.max_memory)
-    return PropagationSettings(
-        mode="refine" if args.refine else "propagate",
-        model=args.refine_model,
+    return TrackingSettings.resolve(
+        mode="refine" if args.refine is not None else "propagate",
+        tracker=name or None,
+        checkpoint=args.refine_model,
         keyframes=keyframes,
         feature_budget_bytes=budget,
     )
 
 
 def encode_settings(
-    args: argparse.Namespace, propagation: PropagationSettings | None = None
+    args: argparse.Namespace, tracking: TrackingSettings | None = None
 ) -> EncodeSettings:
     """How to encode videos, from ``--frames-sparse``, ``--frames-dense``, ``--sam-batch`` and
     ``--max-memory`` ('none': keep every SAM embedding); SAM encodes only the keyframes when
-    ``propagation`` propagates."""
+    ``tracking`` propagates."""
     from videolisa.inference.encoded_video import EncodeSettings
 
     text = args.max_memory
     budget = None if text.lower() == "none" else parse_size(text, "--max-memory")
-    keyframes_only = propagation is not None and propagation.mode == "propagate"
+    keyframes_only = tracking is not None and tracking.mode == "propagate"
     return EncodeSettings(
         args.frames_sparse, args.frames_dense, args.sam_batch, budget, keyframes_only
     )
@@ -188,3 +208,14 @@ def _at_least_one(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
+
+
+def _tracker_name(text: str) -> str:
+    """A registered tracker's name, or "" (the kind of --refine-model's checkpoint)."""
+    from videolisa.inference.trackers import REGISTRY
+
+    if text and text not in REGISTRY:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a tracker; use one of: {', '.join(REGISTRY)}"
+        )
+    return text

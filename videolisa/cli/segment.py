@@ -6,17 +6,16 @@ import argparse
 import json
 import sys
 import time
-from pathlib import Path
 
 from videolisa.cli.options import (
     add_frame_arguments,
     add_memory_arguments,
     add_model_arguments,
-    add_propagation_arguments,
     add_track_limit_argument,
+    add_tracker_arguments,
     encode_settings,
     load_pipeline,
-    propagation_settings,
+    tracking_settings,
 )
 from videolisa.modeling.tokenizer import FORCED_ANSWER
 
@@ -42,7 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_frame_arguments(parser)
     add_memory_arguments(parser)
     add_track_limit_argument(parser)
-    add_propagation_arguments(parser)
+    add_tracker_arguments(parser)
     parser.add_argument("--max-new-tokens", type=int, default=128)
     parser.add_argument("--temperature", type=float, default=0.0, help="0 = greedy")
     parser.add_argument("--max-frames", type=int, default=2000, help="refuse longer videos")
@@ -56,11 +55,17 @@ def run(args: argparse.Namespace) -> int:
     import shutil
 
     from videolisa.inference.generation import GenerationSettings
-    from videolisa.inference.propagation import Sam2Propagator
-    from videolisa.outputs import ResultWriter
+    from videolisa.inference.trackers import load_tracker, mask_mode
+    from videolisa.outputs import ResultWriter, check_output_folder, write_failure
     from videolisa.video import VideoLimits, read_video
 
-    propagation = propagation_settings(args)
+    tracking = tracking_settings(args)
+    settings = GenerationSettings(
+        max_new_tokens=args.max_new_tokens,
+        temperature=args.temperature,
+        max_tracks=args.max_tracks,
+    )
+    out = check_output_folder(args.out)  # before any work: a bad --out is said at once
     seconds: dict[str, float] = {}
     start = time.perf_counter()
     video = read_video(args.video, VideoLimits(max_frames=args.max_frames, max_side=args.max_side))
@@ -68,18 +73,17 @@ def run(args: argparse.Namespace) -> int:
 
     start = time.perf_counter()
     pipeline = load_pipeline(args)
-    propagator = (
-        Sam2Propagator.from_pretrained(propagation.model, pipeline.device) if propagation else None
+    tracker = (
+        load_tracker(tracking.entry, tracking.checkpoint, pipeline.device) if tracking else None
     )
     seconds["load_model"] = time.perf_counter() - start
 
-    encoded = pipeline.encode(video.frames, encode_settings(args, propagation))
+    encoded = pipeline.encode(video.frames, encode_settings(args, tracking))
     seconds.update(encoded.seconds)
 
     start = time.perf_counter()
-    settings = GenerationSettings(max_new_tokens=args.max_new_tokens, temperature=args.temperature)
     forced = None if args.generate else (args.answer or FORCED_ANSWER)
-    answer = pipeline.answer(encoded, [], args.prompt, forced, settings, max_tracks=args.max_tracks)
+    answer = pipeline.answer(encoded, [], args.prompt, forced, settings)
     seconds["answer"] = time.perf_counter() - start
     if answer.track_limit_hit:
         print(
@@ -89,21 +93,17 @@ def run(args: argparse.Namespace) -> int:
         )
 
     start = time.perf_counter()
-    if propagator is None:
-        chunks = pipeline.mask_steps(encoded, answer.track_embeddings)
-    else:
-        chunks = pipeline.propagated_mask_steps(
-            encoded, video.frames, answer.track_embeddings, propagator, propagation
-        )
-    mode = propagation.mode + "_sam2" if propagation else "one_token_seg_all"
+    chunks = pipeline.masks(encoded, video.frames, answer.track_embeddings, tracker, tracking)
     try:
-        with ResultWriter(args.out, video, answer.num_tracks, args.opacity) as writer:
+        with ResultWriter(out, video, answer.num_tracks, args.opacity) as writer:
             for chunk in chunks:
                 writer.add(chunk.frames, chunk.masks)
             seconds["mask_decode"] = time.perf_counter() - start - writer.render_seconds
-            summary = writer.finish(answer.text, encoded.sampling, seconds, mode)
-    except BaseException:
-        shutil.rmtree(Path(args.out) / "masks", ignore_errors=True)
+            summary = writer.finish(answer.text, encoded.sampling, seconds, mask_mode(tracking))
+    except BaseException as error:
+        shutil.rmtree(out / "masks", ignore_errors=True)
+        if isinstance(error, OSError):
+            raise write_failure(error, out) from error
         raise
     print(json.dumps({k: summary[k] for k in ("answer", "num_tracks", "num_frames")}))
     return 0

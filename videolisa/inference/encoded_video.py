@@ -12,7 +12,6 @@ from __future__ import annotations
 import time
 from collections.abc import Generator
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import torch
@@ -22,6 +21,7 @@ from videolisa.inference.generation import VideoPrefix
 from videolisa.inference.preprocess import FramePreprocessor
 from videolisa.inference.sam_store import FrameEncoder, SamEmbeddingStore, SamMemoryPlan
 from videolisa.inference.steps import StepProgress
+from videolisa.inference.trackers.features import TrackerFeatures
 from videolisa.modeling.device import synchronize
 from videolisa.modeling.videolisa import VideoLISAModel
 from videolisa.sampling import FrameSampling
@@ -42,7 +42,7 @@ class EncodeSettings:
     num_dense: int | None = None  # of those, kept at full detail
     sam_batch: int = 8  # frames per SAM encoder call
     sam_memory_budget_bytes: int | None = None  # SAM embeddings kept per video; None: all
-    sam_keyframes_only: bool = False  # SAM encodes the dense frames only (SAM 2 propagation)
+    sam_keyframes_only: bool = False  # SAM encodes the dense frames only (--propagate)
 
     def __post_init__(self) -> None:
         for name in ("num_sparse", "num_dense", "sam_batch", "sam_memory_budget_bytes"):
@@ -75,8 +75,8 @@ class EncodedVideo:
     sam_frames: tuple[int, ...] | None = None  # the frame of each SAM embedding; None: all
     # seconds per stage: clip_preprocess, clip_encode, sam_resize, sam_encode (without resizes)
     seconds: dict[str, float] = field(default_factory=dict)
-    # SAM 2 image features of the frames, per SAM 2 model (see inference.propagation)
-    sam2_features: dict[str, Any] = field(default_factory=dict)
+    # trackers' image features of the frames, kept for follow-up questions (inference.trackers)
+    tracker_features: TrackerFeatures = field(default_factory=TrackerFeatures)
 
     def sam_index(self, frame: int) -> int:
         """Index in :attr:`sam` of video frame ``frame``."""
@@ -94,9 +94,10 @@ class EncodedVideo:
 
     @property
     def nbytes(self) -> int:
-        """Memory held by the tensors (for cache accounting)."""
+        """Memory held by the tensors, the LLM prefix and trackers' features included (for
+        cache accounting)."""
         tokens = self.video_tokens.numel() * self.video_tokens.element_size()
-        return tokens + self.llm_prefix.nbytes + self.sam.nbytes
+        return tokens + self.llm_prefix.nbytes + self.sam.nbytes + self.tracker_features.nbytes
 
 
 def sam_frame_encoder(

@@ -9,6 +9,7 @@ forcing the position before the token, in generation the state of the step that 
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -22,20 +23,24 @@ from videolisa.modeling.videolisa import VideoLISAModel
 
 @dataclass(frozen=True)
 class GenerationSettings:
-    """How to generate. ``temperature`` 0 is greedy."""
+    """How to answer: generation (``temperature`` 0 is greedy) and, for generated and forced
+    answers alike, the most tracks an answer may have (``max_tracks``; None: no limit)."""
 
     max_new_tokens: int = 128
     temperature: float = 0.0
     top_p: float = 1.0
     seed: int = 0
+    max_tracks: int | None = None
 
     def __post_init__(self) -> None:
         if self.max_new_tokens < 1:
             raise ConfigError(f"max_new_tokens must be at least 1, got {self.max_new_tokens}.")
-        if self.temperature < 0:
+        if not (math.isfinite(self.temperature) and self.temperature >= 0):
             raise ConfigError(f"temperature must be 0 (greedy) or more, got {self.temperature}.")
         if not 0 < self.top_p <= 1:
             raise ConfigError(f"top_p must be in (0, 1], got {self.top_p}.")
+        if self.max_tracks is not None and self.max_tracks < 0:
+            raise ConfigError(f"max_tracks must be 0 or more, got {self.max_tracks}.")
 
 
 @dataclass
@@ -147,12 +152,12 @@ def generate_steps(
     track_token_id: int,
     stop_ids: set[int],
     settings: GenerationSettings,
-    max_tracks: int | None = None,
 ) -> Generator[int, None, RawAnswer]:
     """Generate an answer after the prompt (which continues the video's kept prefix), one
     token per step: yields each new id, returns the :class:`RawAnswer`. Stops at a stop id,
-    after ``settings.max_new_tokens``, or before a track token beyond ``max_tracks`` (then
-    ``track_limit_hit``)."""
+    after ``settings.max_new_tokens``, or before a track token beyond ``settings.max_tracks``
+    (then ``track_limit_hit``)."""
+    max_tracks = settings.max_tracks
     after, cache, last_of_prefix = video.run(model, input_ids)
     embed_tokens = model.llm.get_input_embeddings()
     generator = torch.Generator(device="cpu").manual_seed(settings.seed)

@@ -30,8 +30,8 @@ from videolisa.inference.generation import (
     generate_steps,
 )
 from videolisa.inference.preprocess import FramePreprocessor
-from videolisa.inference.propagation import PropagationSettings, Sam2Propagator
 from videolisa.inference.steps import ProgressCallback, StepProgress, drain, progress_to
+from videolisa.inference.trackers import Tracker, TrackingSettings
 from videolisa.modeling.chat_template import ChatTemplate, Message
 from videolisa.modeling.checkpoint import LoadedCheckpoint, load_model
 from videolisa.modeling.device import resolve_device, resolve_dtype
@@ -123,6 +123,13 @@ class VideoLISAPipeline:
     def context_length(self) -> int:
         return int(self.model.llm.config.max_position_embeddings)
 
+    @property
+    def tokens_per_dense_frame(self) -> int:
+        """LLM positions a dense frame adds to its pooled token: CLIP's patches (576 for
+        ViT-L/14 at 336 px)."""
+        vision = self.model.vision_tower.config
+        return (vision.image_size // vision.patch_size) ** 2
+
     # ------------------------------------------------------------------------- video
     @property
     def default_frames(self) -> tuple[int, int]:
@@ -187,18 +194,15 @@ class VideoLISAPipeline:
         question: str,
         forced_answer: str | None = None,
         settings: GenerationSettings | None = None,
-        max_tracks: int | None = None,
     ) -> Generator[str, None, Answer]:
         """Answer ``question`` after ``history``: ``forced_answer`` (one forward pass, the
         published evaluation mode) or generation with ``settings`` (one token per step).
 
         Yields the answer's text as it grows (deltas; a forced answer in one piece) and returns
-        the :class:`Answer`. With ``max_tracks``, the answer stops before its first track token
-        beyond the limit (generation stops there; a forced answer is cut there)."""
+        the :class:`Answer`. With ``settings.max_tracks``, the answer stops before its first
+        track token beyond the limit (generation stops there; a forced answer is cut there)."""
         if not question.strip():
             raise PromptError("The question is empty.", "Type a question about the video.")
-        if max_tracks is not None and max_tracks < 0:
-            raise PromptError(f"max_tracks must be 0 or more, got {max_tracks}.")
         messages = [*history, Message("user", question)]
         settings = settings or GenerationSettings()
         reserve = 0 if forced_answer is not None else settings.max_new_tokens
@@ -211,7 +215,7 @@ class VideoLISAPipeline:
                 self.model, full, len(prompt), encoded.llm_prefix, self.tokenizer.track_token_id
             )
             raw.token_ids = [t for t in raw.token_ids if t not in self.stop_ids]
-            raw = raw.limit_tracks(max_tracks, self.tokenizer.track_token_id)
+            raw = raw.limit_tracks(settings.max_tracks, self.tokenizer.track_token_id)
             answer = self._finish(raw)
             yield answer.text
             return answer
@@ -224,7 +228,6 @@ class VideoLISAPipeline:
             self.tokenizer.track_token_id,
             self.stop_ids,
             settings,
-            max_tracks,
         )
         while True:
             try:
@@ -243,10 +246,9 @@ class VideoLISAPipeline:
         forced_answer: str | None = None,
         settings: GenerationSettings | None = None,
         on_text: Callable[[str], None] | None = None,
-        max_tracks: int | None = None,
     ) -> Answer:
         """:meth:`answer_steps` run to the end, handing the text deltas to ``on_text``."""
-        steps = self.answer_steps(encoded, history, question, forced_answer, settings, max_tracks)
+        steps = self.answer_steps(encoded, history, question, forced_answer, settings)
         return drain(steps, on_text)
 
     def _finish(self, raw: RawAnswer) -> Answer:
@@ -303,9 +305,10 @@ class VideoLISAPipeline:
         chunk, never tracks × frames × H × W. ``track_embeddings`` is (K, out_dim)."""
         if encoded.sam_frames is not None:
             raise UserInputError(
-                "This video was encoded for SAM 2 propagation: SAM embeddings exist for its "
+                "This video was encoded for propagation: SAM embeddings exist for its "
                 "keyframes only.",
-                "Propagate its keyframe masks, or encode it again without propagation.",
+                "Propagate its keyframe masks with a tracker, or encode it again without "
+                "propagation.",
             )
         height, width = encoded.original_hw
         num_tracks = len(track_embeddings)
@@ -328,7 +331,7 @@ class VideoLISAPipeline:
         self, encoded: EncodedVideo, track_embeddings: torch.Tensor, keyframes: Sequence[int]
     ) -> dict[int, np.ndarray]:
         """One-Token-Seg-All masks of the K tracks on each of ``keyframes``: frame -> (K, H, W)
-        bool (the SAM 2 inputs of propagation)."""
+        bool (a tracker's inputs)."""
         masks = {}
         for frame in keyframes:
             index = encoded.sam_index(frame)
@@ -354,33 +357,35 @@ class VideoLISAPipeline:
                 scores[window] += iou[:, 0].float().cpu().numpy() / len(track_embeddings)
         return sorted(np.argsort(-scores, kind="stable")[:count].tolist())
 
-    def propagated_mask_steps(
+    def masks(
         self,
         encoded: EncodedVideo,
         frames: np.ndarray,
         track_embeddings: torch.Tensor,
-        propagator: Sam2Propagator,
-        settings: PropagationSettings,
+        tracker: Tracker | None = None,
+        tracking: TrackingSettings | None = None,
     ) -> Iterator[MaskChunk]:
-        """Masks of every track on every frame, a chunk of frames at a time: the keyframes'
-        One-Token-Seg-All masks carried over the whole video by SAM 2 (keyframes keep theirs).
+        """Masks of every track on every frame, a chunk of frames at a time, in frame order: the
+        one way every caller makes masks.
 
-        ``frames`` is the encoded video's (T, H, W, 3) uint8; the SAM 2 image features of its
-        frames are kept with ``encoded`` (within ``settings.feature_budget_bytes``), so a
-        follow-up question on the video pays only for propagation."""
+        Without a tracker, One-Token-Seg-All (:meth:`mask_steps`). With ``tracker`` and its
+        ``tracking`` settings, the keyframes' One-Token-Seg-All masks carried over the whole
+        video (keyframes keep theirs); the tracker's image features of ``frames`` (the encoded
+        video's (T, H, W, 3) uint8) are kept with ``encoded`` within
+        ``tracking.feature_budget_bytes``, so a follow-up question pays only for tracking.
+        ``track_embeddings`` is (K, out_dim)."""
+        if tracker is None or tracking is None:
+            yield from self.mask_steps(encoded, track_embeddings)
+            return
         if len(track_embeddings) == 0:
             return
-        if settings.keyframes == "dense":
+        if tracking.keyframes == "dense":
             keyframes = sorted(set(encoded.sampling.dense_frames))
         else:
-            keyframes = self.best_frames(encoded, track_embeddings, settings.keyframes)
+            keyframes = self.best_frames(encoded, track_embeddings, tracking.keyframes)
         keyframe_masks = self.keyframe_masks(encoded, track_embeddings, keyframes)
-        features = encoded.sam2_features.get(propagator.name)
-        if features is None:
-            features = encoded.sam2_features[propagator.name] = propagator.new_feature_store(
-                settings.feature_budget_bytes
-            )
-        for chunk in propagator.propagate(frames, keyframe_masks, features):
+        features = encoded.tracker_features.store(tracker.checkpoint, tracking.feature_budget_bytes)
+        for chunk in tracker.propagate(frames, keyframe_masks, features):
             yield MaskChunk(chunk.frames, chunk.masks)
 
     def track_masks(

@@ -138,6 +138,24 @@ class VideoCache(Generic[V]):
                 self._remove(oldest)
                 logger.debug("evicted %s", oldest[:12])
 
+    def refresh(self, key: str) -> None:
+        """Measure the entry under ``key`` again (its value may have grown) and evict the least
+        recently used others until both bounds hold; an entry now larger than ``max_bytes``
+        alone is dropped. Nothing happens for a key not in the cache."""
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                return
+            size = self._sized(entry[0])
+            self._entries[key] = (entry[0], size)
+            self._total += size - entry[1]
+            if size > self.max_bytes:
+                self._remove(key)
+            while self._total > self.max_bytes:
+                oldest = next(iter(self._entries))
+                self._remove(oldest)
+                logger.debug("evicted %s", oldest[:12])
+
     def get_or_create(self, key: str, factory: Callable[[], V]) -> V:
         """The value under ``key``, made by ``factory`` if missing. Threads asking for the same
         key at once wait for one call of ``factory`` (unless its value is too large to keep);

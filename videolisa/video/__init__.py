@@ -3,7 +3,7 @@
 Also draws coloured mask overlays (:func:`render_overlay`).
 """
 
-from videolisa.video.overlay import TRACK_COLORS, render_overlay, track_color
+from videolisa.video.overlay import TRACK_COLORS, contour_color, render_overlay, track_color
 from videolisa.video.reader import (
     DEFAULT_FPS,
     Video,
@@ -19,6 +19,7 @@ __all__ = [
     "Mp4Writer",
     "Video",
     "VideoLimits",
+    "contour_color",
     "read_frame_files",
     "read_video",
     "render_overlay",

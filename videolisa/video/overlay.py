@@ -1,4 +1,6 @@
-"""Draw segmentation tracks over video frames: a translucent fill plus a solid contour."""
+"""Draw segmentation tracks over video frames: a translucent fill plus a contour that shows on
+any object: an outer line in the track's colour and an inner line in black or white, whichever
+contrasts with the pixels under it (so a red track still shows on a red object)."""
 
 from __future__ import annotations
 
@@ -25,13 +27,26 @@ TRACK_COLORS: tuple[tuple[int, int, int], ...] = (
     (38, 147, 255),
     (255, 38, 147),
 )
-# Contour thickness in pixels: the mask minus its erosion by a diamond of this radius.
+# Contour thickness in pixels: the mask minus its erosion by a diamond of this radius; the
+# outermost pixel is the track's colour, the rest the contrasting colour.
 CONTOUR_WIDTH = 2
+DARK, LIGHT = (0, 0, 0), (255, 255, 255)
+LIGHT_LUMA = 140  # pixels at least this bright get a dark line, darker ones a light line
 
 
 def track_color(track: int) -> tuple[int, int, int]:
     """RGB colour of track ``track`` (0-based); colours repeat after ``len(TRACK_COLORS)``."""
     return TRACK_COLORS[track % len(TRACK_COLORS)]
+
+
+def luma(rgb: np.ndarray) -> np.ndarray:
+    """(..., 3) RGB -> (...) BT.601 luma in [0, 255], as H.264 keeps it."""
+    return rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114
+
+
+def contour_color(rgb: tuple[int, int, int]) -> tuple[int, int, int]:
+    """The contrasting line colour drawn over a pixel of colour ``rgb``: black or white."""
+    return DARK if luma(np.asarray(rgb, dtype=np.float64)) >= LIGHT_LUMA else LIGHT
 
 
 def render_overlay(frames: np.ndarray, masks: np.ndarray, opacity: float = 0.5) -> np.ndarray:
@@ -45,8 +60,9 @@ def render_overlay(frames: np.ndarray, masks: np.ndarray, opacity: float = 0.5) 
 
     Returns:
         (T,H,W,3) uint8 RGB, a new array. Inside track k's mask a pixel becomes
-        ``round((1 - opacity) * pixel + opacity * track_color(k))``; the outermost
-        :data:`CONTOUR_WIDTH` pixels of the mask are ``track_color(k)`` exactly. The frame
+        ``round((1 - opacity) * pixel + opacity * track_color(k))``; the outermost pixel of the
+        mask is ``track_color(k)`` exactly and the next :data:`CONTOUR_WIDTH` - 1 are black or
+        white, whichever contrasts with the input pixel there (:func:`contour_color`). The frame
         border does not count as mask edge, so a mask cut off by the border is not outlined
         there. Later tracks are drawn over earlier ones. Pixels outside every mask are unchanged.
 
@@ -74,6 +90,7 @@ def render_overlay(frames: np.ndarray, masks: np.ndarray, opacity: float = 0.5) 
         if not mask.any():
             continue
         color = np.array(track_color(track), dtype=np.uint8)
+        outer = mask & ~_erode(mask, 1)
         contour = mask & ~_erode(mask, CONTOUR_WIDTH)
         # Flat indices with take/put are several times faster than boolean-mask indexing.
         inside = np.flatnonzero(mask ^ contour)
@@ -82,7 +99,10 @@ def render_overlay(frames: np.ndarray, masks: np.ndarray, opacity: float = 0.5) 
             blended = np.rint(levels * (1 - opacity) + int(color[channel]) * opacity)
             selected[:, channel] = blended.astype(np.uint8).take(selected[:, channel])
         pixels[inside] = selected
-        pixels[np.flatnonzero(contour)] = color
+        inner = np.flatnonzero(contour ^ outer)
+        light = luma(frames.reshape(-1, 3).take(inner, axis=0).astype(np.float32)) >= LIGHT_LUMA
+        pixels[inner] = np.where(light[:, None], np.uint8(0), np.uint8(255))
+        pixels[np.flatnonzero(outer)] = color
     return out
 
 

@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from videolisa.defaults import DEFAULT_MAX_TRACKS
 from videolisa.errors import UserInputError
 from videolisa.evaluation.layouts import read_json
 
@@ -19,7 +18,7 @@ if TYPE_CHECKING:
     from videolisa.inference.encoded_video import EncodeSettings
     from videolisa.inference.generation import GenerationSettings
     from videolisa.inference.pipeline import VideoLISAPipeline
-    from videolisa.inference.propagation import PropagationSettings
+    from videolisa.inference.trackers import TrackingSettings
 
 logger = logging.getLogger(__name__)
 
@@ -29,13 +28,13 @@ Record = dict[str, Any]
 @dataclass(frozen=True)
 class RunSettings:
     """How every item is run: how videos are encoded (``sam_batch`` and the SAM memory budget
-    change masks at most by rounding), how answers are generated (where they are), and the most
-    tracks an answer may have."""
+    change masks at most by rounding), how answers are generated (where they are) and how many
+    tracks an answer may have (``generation.max_tracks``), and the tracker that carries masks
+    over time (video benchmarks; None: One-Token-Seg-All)."""
 
     encode: EncodeSettings
     generation: GenerationSettings
-    max_tracks: int = DEFAULT_MAX_TRACKS
-    propagation: PropagationSettings | None = None  # SAM 2 over time (video benchmarks)
+    tracking: TrackingSettings | None = None
 
 
 class Benchmark(ABC):

@@ -29,9 +29,7 @@ def image_masks(
     encoded = pipeline.encode(frames, settings.encode)
     answers, masks = [], []
     for question in questions:
-        answer = pipeline.answer(
-            encoded, [], question, IMAGE_ANSWER, max_tracks=settings.max_tracks
-        )
+        answer = pipeline.answer(encoded, [], question, IMAGE_ANSWER, settings.generation)
         tracks = pipeline.track_masks(encoded, answer.track_embeddings)
         answers.append(answer.text)
         masks.append(single_track(tracks, *frames.shape[:3])[0])

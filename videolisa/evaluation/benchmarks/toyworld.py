@@ -72,7 +72,6 @@ class ToyWorldBenchmark(Benchmark):
                 history,
                 turn.question,
                 settings=settings.generation,
-                max_tracks=settings.max_tracks,
             )
             said = answer.text if sample.kind == CONVERSATION else turn.answer
             history += [Message("user", turn.question), Message("assistant", said)]

@@ -25,7 +25,7 @@ from videolisa.evaluation.benchmarks.base import (
 )
 from videolisa.evaluation.prompts import VIDEO_ANSWER
 from videolisa.evaluation.score_masks import ItemScore, summarize
-from videolisa.inference.propagation import PropagationSettings, Sam2Propagator
+from videolisa.inference.trackers import TrackerCache, TrackingSettings
 from videolisa.inference.video_cache import VideoCache
 from videolisa.video import read_frame_files, write_mask_png
 
@@ -69,12 +69,12 @@ class VideoBenchmark(Benchmark):
         self._encoded: VideoCache[tuple[np.ndarray, EncodedVideo]] = VideoCache(
             max_entries=1, max_bytes=1 << 62, sized=lambda _: 0
         )
-        self._propagator: Sam2Propagator | None = None
+        self._trackers = TrackerCache()
 
-    def use_propagation(self, settings: PropagationSettings) -> None:
-        """Carry masks over time with SAM 2 (``--refine`` / ``--propagate``); predictions then
-        go to a folder of their own, e.g. ``predictions-refine-sam2``."""
-        self.predictions = f"{self.predictions}-{settings.mode}-sam2"
+    def use_tracking(self, settings: TrackingSettings) -> None:
+        """Carry masks over time with a tracker (``--refine`` / ``--propagate``); predictions
+        then go to a folder of their own, e.g. ``predictions-refine-sam2``."""
+        self.predictions = f"{self.predictions}-{settings.mode}-{settings.tracker}"
 
     def keys(self) -> list[str]:
         return [expression.key for expression in self.expressions]
@@ -90,19 +90,19 @@ class VideoBenchmark(Benchmark):
 
         frames, encoded = self._encoded.get_or_create(key, encode)
         answer = pipeline.answer(
-            encoded, [], expression.question, VIDEO_ANSWER, max_tracks=settings.max_tracks
+            encoded, [], expression.question, VIDEO_ANSWER, settings.generation
         )
-        if settings.propagation is None:
-            tracks = pipeline.track_masks(encoded, answer.track_embeddings)
-        else:
-            if self._propagator is None:
-                self._propagator = Sam2Propagator.from_pretrained(
-                    settings.propagation.model, pipeline.device
-                )
-            chunks = pipeline.propagated_mask_steps(
-                encoded, frames, answer.track_embeddings, self._propagator, settings.propagation
-            )
-            tracks = np.concatenate([chunk.masks for chunk in chunks], axis=1)
+        tracking = settings.tracking
+        tracker = (
+            self._trackers.get(tracking.entry, tracking.checkpoint, pipeline.device)
+            if tracking is not None
+            else None
+        )
+        chunks = pipeline.masks(encoded, frames, answer.track_embeddings, tracker, tracking)
+        height, width = encoded.original_hw
+        tracks = np.zeros((answer.num_tracks, encoded.num_frames, height, width), dtype=bool)
+        for chunk in chunks:
+            tracks[:, chunk.frames] = chunk.masks
         masks = single_track(tracks, encoded.num_frames, *encoded.original_hw)
         root = out_dir / self.predictions
         folder = root / expression.pred_dir

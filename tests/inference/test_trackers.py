@@ -1,6 +1,7 @@
-"""SAM 2 propagation on a tiny randomly initialised SAM 2 video model (no download): masks for
-every frame at the input's size, keyframes kept, both directions, tracks kept apart, cached
-features, bounded memory; and --refine / --propagate through the pipeline."""
+"""Trackers on tiny randomly initialised models (no download): SAM 2, EdgeTAM and SAM 3's tracker
+give masks for every frame at the input's size, keyframes kept, both directions, tracks kept
+apart; cached features, bounded memory; the registry finds a checkpoint's kind; and the
+pipeline's one ``masks`` with and without a tracker."""
 
 from __future__ import annotations
 
@@ -8,13 +9,16 @@ import numpy as np
 import pytest
 import torch
 
-from tests.inference.tiny_sam2 import tiny_sam2_checkpoint
+from tests.inference.tiny_trackers import TINY_TRACKERS
 from videolisa.errors import UserInputError
 from videolisa.inference.encoded_video import EncodeSettings
-from videolisa.inference.propagation import (
+from videolisa.inference.trackers import (
+    REGISTRY,
     FeatureStore,
-    PropagationSettings,
-    Sam2Propagator,
+    TrackingSettings,
+    entry_for,
+    get_entry,
+    load_tracker,
 )
 from videolisa.modeling.videolisa import VideoLISAModel
 
@@ -32,9 +36,15 @@ def one_thread():
 
 
 @pytest.fixture(scope="module")
-def propagator(tmp_path_factory) -> Sam2Propagator:
-    folder = tiny_sam2_checkpoint(tmp_path_factory.mktemp("sam2") / "tiny-sam2")
-    return Sam2Propagator.from_pretrained(folder)
+def checkpoints(tmp_path_factory) -> dict[str, str]:
+    """A tiny checkpoint folder of every registered tracker."""
+    root = tmp_path_factory.mktemp("trackers")
+    return {name: str(make(root / f"tiny-{name}")) for name, make in TINY_TRACKERS.items()}
+
+
+@pytest.fixture(scope="module")
+def propagator(checkpoints):
+    return load_tracker(REGISTRY["sam2"], checkpoints["sam2"])
 
 
 def boxes(*corners: tuple[int, int], side: int = 12) -> np.ndarray:
@@ -45,6 +55,10 @@ def boxes(*corners: tuple[int, int], side: int = 12) -> np.ndarray:
     return masks
 
 
+def test_every_tracker_is_a_tiny_one_here():
+    assert set(REGISTRY) == set(TINY_TRACKERS) == {"sam2", "edgetam", "sam3"}
+
+
 def propagate(propagator, frames, keyframes, features=None, chunk_frames=3) -> np.ndarray:
     chunks = list(propagator.propagate(frames, keyframes, features, chunk_frames))
     starts = [chunk.frames.start for chunk in chunks]
@@ -53,10 +67,13 @@ def propagate(propagator, frames, keyframes, features=None, chunk_frames=3) -> n
     return np.concatenate([chunk.masks for chunk in chunks], axis=1)
 
 
-def test_masks_for_every_frame_both_ways_with_keyframes_kept(propagator):
+@pytest.mark.parametrize("name", sorted(TINY_TRACKERS))
+def test_masks_for_every_frame_both_ways_with_keyframes_kept(checkpoints, name):
+    tracker = load_tracker(REGISTRY[name], checkpoints[name])
+    assert tracker.name == name and tracker.checkpoint == checkpoints[name]
     frames = np.random.default_rng(0).integers(0, 256, (9, H, W, 3), dtype=np.uint8)
     keyframes = {4: boxes((5, 5), (20, 30)), 7: boxes((6, 8), (22, 34))}
-    masks = propagate(propagator, frames, keyframes)
+    masks = propagate(tracker, frames, keyframes)
     assert masks.shape == (2, 9, H, W) and masks.dtype == np.bool_
     for frame, given in keyframes.items():
         assert np.array_equal(masks[:, frame], given)
@@ -119,16 +136,43 @@ def test_memory_stays_bounded_on_a_1000_frame_video(propagator):
 
 def test_a_missing_checkpoint_is_one_clear_line(tmp_path):
     with pytest.raises(UserInputError) as refused:
-        Sam2Propagator.from_pretrained(tmp_path / "no-such-sam2")
+        load_tracker(REGISTRY["sam2"], str(tmp_path / "no-such-sam2"))
     message = str(refused.value)
     assert "no-such-sam2" in message and "--refine-model" in message and "\n" not in message
 
 
+def test_the_gated_sam3_checkpoint_says_how_to_get_it():
+    with pytest.raises(UserInputError) as refused:  # offline here, as a refused download
+        load_tracker(REGISTRY["sam3"])
+    message = str(refused.value)
+    assert "facebook/sam3" in message and "accept its licence" in message
+    assert "huggingface-cli login" in message and "--refine-model DIR" in message
+    assert "\n" not in message
+
+
+def test_a_folder_says_which_tracker_it_is(checkpoints, tmp_path):
+    for name, folder in checkpoints.items():
+        assert entry_for(None, folder).name == name  # the name may be left out
+        assert entry_for(name, folder).name == name
+    assert entry_for(None, None).name == "sam2"
+    assert entry_for(None, "facebook/sam3").name == "sam3"  # a registered default
+    with pytest.raises(UserInputError, match="is a SAM 3 checkpoint"):
+        entry_for("sam2", checkpoints["sam3"])
+    (tmp_path / "config.json").write_text('{"model_type": "bert"}')
+    with pytest.raises(UserInputError, match="Cannot tell which tracker"):
+        entry_for(None, str(tmp_path))
+    with pytest.raises(UserInputError, match="sam2, edgetam, sam3"):
+        get_entry("xmem")
+
+
 def test_settings_are_checked():
     with pytest.raises(UserInputError, match="dense"):
-        PropagationSettings(keyframes=0)
+        TrackingSettings(keyframes=0)
     with pytest.raises(UserInputError, match="--refine sam2"):
-        PropagationSettings(mode="propagate", keyframes=3)
+        TrackingSettings(mode="propagate", keyframes=3)
+    with pytest.raises(UserInputError, match="Unknown tracker"):
+        TrackingSettings(tracker="xmem")
+    assert TrackingSettings(mode="propagate", tracker="sam3").mode_name == "propagate_sam3"
 
 
 # ------------------------------------------------------------------ through the pipeline
@@ -143,11 +187,13 @@ def test_refine_replaces_all_but_the_keyframes(golden_pipeline, frames, propagat
     encoded = golden_pipeline.encode(frames, EncodeSettings(4, 2))
     answer = golden_pipeline.answer(encoded, [], "Where is it?", forced_answer="Sure, <TRK>.")
     plain = golden_pipeline.track_masks(encoded, answer.track_embeddings)
-    settings = PropagationSettings(mode="refine", model="tiny")
-    chunks = golden_pipeline.propagated_mask_steps(
-        encoded, frames, answer.track_embeddings, propagator, settings
-    )
+    chunks = golden_pipeline.masks(encoded, frames, answer.track_embeddings)  # no tracker
+    assert np.array_equal(np.concatenate([c.masks for c in chunks], axis=1), plain)
+    settings = TrackingSettings(mode="refine", checkpoint=propagator.checkpoint)
+    chunks = golden_pipeline.masks(encoded, frames, answer.track_embeddings, propagator, settings)
     refined = np.concatenate([chunk.masks for chunk in chunks], axis=1)
+    assert encoded.tracker_features.get(propagator.checkpoint).kept_frames == len(frames)
+    assert encoded.nbytes > encoded.video_tokens.nbytes + encoded.sam.nbytes  # counted
     assert refined.shape == plain.shape
     for frame in set(encoded.sampling.dense_frames):
         assert np.array_equal(refined[:, frame], plain[:, frame])
@@ -172,10 +218,8 @@ def test_propagate_encodes_only_the_keyframes_with_sam(
     answer = golden_pipeline.answer(encoded, [], "Where is it?", forced_answer="Sure, <TRK>.")
     with pytest.raises(UserInputError, match="keyframes only"):
         list(golden_pipeline.mask_steps(encoded, answer.track_embeddings))
-    settings = PropagationSettings(mode="propagate", model="tiny")
-    chunks = golden_pipeline.propagated_mask_steps(
-        encoded, frames, answer.track_embeddings, propagator, settings
-    )
+    settings = TrackingSettings(mode="propagate", checkpoint=propagator.checkpoint)
+    chunks = golden_pipeline.masks(encoded, frames, answer.track_embeddings, propagator, settings)
     masks = np.concatenate([chunk.masks for chunk in chunks], axis=1)
     assert masks.shape == (1, len(frames), *frames.shape[1:3])
     assert sum(encoded_frames) == len(keyframes)  # nothing more encoded by SAM's ViT
