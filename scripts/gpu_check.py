@@ -3,9 +3,9 @@ precision and mode, timed question by question; one JSON and a printed table.
 
 Rows: the LLM in --dtype (bfloat16 by default), 4-bit and 8-bit; SAM batches of 8 and 1;
 masks by SAM's decoder on every frame (plain), refined by SAM 2 (refine) or carried from the
-dense frames by SAM 2 (propagate). A row whose needs are missing here (bitsandbytes for
-4/8-bit) is reported as skipped with the reason; any other failure is reported and makes the
-exit code 1.
+dense frames by SAM 2 or SAM 3's tracker (propagate). A row whose needs are missing here
+(bitsandbytes for 4/8-bit) is reported as skipped with the reason; any other failure is
+reported and makes the exit code 1.
 
     python -m scripts.gpu_check --out gpu-check.json                 # full size, on the GPU
     python -m scripts.gpu_check --scale tiny --device cpu --frames 16 --size 160x90
@@ -36,7 +36,8 @@ class Row:
     name: str
     quantization: str | None = None  # None: the LLM in --dtype
     sam_batch: int = 8
-    mode: str = "plain"  # plain, refine or propagate (SAM 2, random weights)
+    mode: str = "plain"  # plain, refine or propagate (a tracker with random weights)
+    tracker: str = "sam2"
 
 
 ROWS = (
@@ -46,6 +47,7 @@ ROWS = (
     Row("plain, 8-bit LLM", quantization="8bit"),
     Row("refine (SAM 2)", mode="refine"),
     Row("propagate (SAM 2)", mode="propagate"),
+    Row("propagate (SAM 3)", mode="propagate", tracker="sam3"),
 )
 
 
@@ -92,6 +94,7 @@ def run_row(row: Row, args: argparse.Namespace, size: tuple[int, int]) -> dict:
             size=size,
             encode=encode,
             propagation=None if row.mode == "plain" else row.mode,
+            tracker=row.tracker,
         )
     except ConfigError as error:  # a need missing here: bitsandbytes, a tracker
         return {**base, "status": "skipped", "reason": str(error)}
@@ -111,7 +114,7 @@ def print_table(results: list[dict]) -> None:
             print(f"{result['row']:<20}  {result['status']}: {result['reason']}")
             continue
         first = result["first_question"]
-        masks = first.get("mask_decode", first.get("propagation", 0.0))
+        masks = first.get("mask_decode", first.get("tracking", 0.0))
         gpu = result["peak_gpu_mb"]
         print(
             f"{result['row']:<20}{result['first_question_s']:9.2f}{result['followup_s']:10.2f}"

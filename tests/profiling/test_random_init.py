@@ -48,13 +48,14 @@ def test_tiny_random_init_times_both_questions_per_stage(tmp_path, capsys):
     assert "clip_preprocess" in printed and "follow-up" in printed and "estimate" in printed
 
 
-def test_tiny_random_init_propagates_with_a_random_sam2(tmp_path):
+@pytest.mark.parametrize("tracker", ["sam2", "sam3"])
+def test_tiny_random_init_propagates_with_a_random_tracker(tracker, tmp_path):
     out = tmp_path / "propagate.json"
     args = ["bench", "--random-init", "--scale", "tiny", *TINY_VIDEO, "--device", "cpu"]
-    assert main([*args, "--propagate", "sam2", "--json", str(out)]) == 0
+    assert main([*args, "--propagate", tracker, "--json", str(out)]) == 0
     report = json.loads(out.read_text())
-    assert report["masks"] == "propagate" and report["tracker"].startswith("sam2")
-    assert set(report["followup"]) == {"llm", "propagation"}
+    assert report["masks"] == "propagate" and report["tracker"].startswith(tracker)
+    assert set(report["followup"]) == {"llm", "tracking"}
 
 
 def test_the_full_architecture_is_the_published_one(golden_keys):

@@ -16,7 +16,7 @@ from videolisa.errors import ConfigError
 GB = 10**9
 DEFAULT_FRAMES = 300
 DEFAULT_SIZE = "1280x720"
-TRACKERS = ("sam2",)  # random-weight trackers (videolisa.profiling.random_tracker)
+TRACKERS = ("sam2", "sam3")  # random-weight trackers (videolisa.profiling.random_tracker)
 # Options that only --random-init reads, with the value that means "not given".
 RANDOM_INIT_ONLY = {"scale": "full", "refine": None, "propagate": None}
 
@@ -41,15 +41,15 @@ def add_random_init_arguments(parser: argparse.ArgumentParser) -> None:
         "--refine",
         choices=TRACKERS,
         default=None,
-        help="with --random-init: SAM 2 (random weights, SAM 2.1 hiera-tiny's sizes) refines "
-        "the masks over time from the dense frames",
+        help="with --random-init: a tracker with random weights (sam2: SAM 2.1 hiera-tiny's "
+        "sizes, sam3: SAM 3's tracker) refines the masks over time from the dense frames",
     )
     mode.add_argument(
         "--propagate",
         choices=TRACKERS,
         default=None,
-        help="with --random-init: SAM encodes only the dense frames and SAM 2 carries their "
-        "masks to every frame",
+        help="with --random-init: SAM encodes only the dense frames and the tracker (random "
+        "weights) carries their masks to every frame",
     )
 
 
@@ -119,11 +119,11 @@ def random_init_report(
     import torch
     import transformers
 
-    from videolisa.inference.propagation import PropagationSettings
+    from videolisa.inference.trackers import TrackingSettings
     from videolisa.profiling.estimate import estimate_memory
     from videolisa.profiling.memory import MB, peak_gpu_bytes, reset_peak
     from videolisa.profiling.random_model import meta_model, random_pipeline
-    from videolisa.profiling.random_tracker import random_propagator
+    from videolisa.profiling.random_tracker import random_tracker
     from videolisa.profiling.turns import TurnSettings, time_turns
 
     width, height = size
@@ -131,15 +131,15 @@ def random_init_report(
     with tempfile.TemporaryDirectory(prefix="videolisa-random-") as workdir:
         reset_peak()
         pipeline = random_pipeline(workdir, config, scale, dtype, device, quantization)
-        propagator, carried = None, None
+        carrier, tracking = None, None
         if propagation:
-            dtype_of = pipeline.model.sam.image_encoder.patch_embed.proj.weight.dtype
-            propagator = random_propagator(tracker, pipeline.device, dtype_of, scale)
+            sam_dtype = pipeline.model.sam.image_encoder.patch_embed.proj.weight.dtype
+            carrier = random_tracker(tracker, pipeline.device, sam_dtype, scale)
             budget = encode.sam_memory_budget_bytes
-            carried = PropagationSettings(propagation, tracker, feature_budget_bytes=budget)
+            tracking = TrackingSettings(propagation, tracker, feature_budget_bytes=budget)
         built_gpu = peak_gpu_bytes()
-        settings = TurnSettings(frames, height, width, encode, carried)
-        report = time_turns(pipeline, settings, propagator).to_json()
+        settings = TurnSettings(frames, height, width, encode, tracking)
+        report = time_turns(pipeline, settings, carrier).to_json()
     sparse, dense = encode.frame_counts(pipeline.default_frames)
     estimate = estimate_memory(
         meta_model(config, scale), frames, sparse, dense, text_tokens, encode.sam_batch
@@ -160,7 +160,7 @@ def random_init_report(
             "frames_dense": dense,
             "sam_batch": encode.sam_batch,
             "masks": propagation or "plain",
-            "tracker": propagator.name if propagator else None,
+            "tracker": f"{carrier.name} ({carrier.checkpoint})" if carrier else None,
             "versions": {"torch": torch.__version__, "transformers": transformers.__version__},
         }
     )

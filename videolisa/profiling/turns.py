@@ -2,24 +2,21 @@
 (``bench --random-init``; no video file is written or decoded, so no PyAV is needed).
 
 First question: CLIP preprocessing, CLIP, SAM resizing, SAM's encoder, the LLM (the answer,
-forced as in the published evaluation) and the masks of every frame (SAM's mask decoder, or
-SAM 2 carrying the keyframes' masks with ``propagator``). Follow-up: a second question on the
-encoded video (LLM and masks). On a GPU every stage ends with a synchronisation, so each
+forced as in the published evaluation) and the masks of every frame (SAM's mask decoder, or a
+tracker carrying the keyframes' masks). Follow-up: a second question on the encoded video (LLM
+and masks). On a GPU every stage ends with a synchronisation, so each
 stage's time is its own. Masks are streamed chunk by chunk and not kept.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, replace
-
-import torch
 
 from videolisa.errors import ConfigError
 from videolisa.inference.encoded_video import EncodedVideo, EncodeSettings
 from videolisa.inference.pipeline import VideoLISAPipeline
-from videolisa.inference.propagation import PropagationSettings, Sam2Propagator
+from videolisa.inference.trackers import Tracker, TrackingSettings
 from videolisa.modeling.chat_template import Message
 from videolisa.modeling.device import synchronize
 from videolisa.modeling.tokenizer import FORCED_ANSWER
@@ -39,7 +36,7 @@ class TurnSettings:
     height: int = 720
     width: int = 1280
     encode: EncodeSettings = field(default_factory=EncodeSettings)
-    propagation: PropagationSettings | None = None  # None: One-Token-Seg-All on every frame
+    tracking: TrackingSettings | None = None  # None: One-Token-Seg-All on every frame
 
     def __post_init__(self) -> None:
         if self.num_frames < 1:
@@ -86,24 +83,24 @@ class TurnReport:
 def time_turns(
     pipeline: VideoLISAPipeline,
     settings: TurnSettings,
-    propagator: Sam2Propagator | None = None,
+    tracker: Tracker | None = None,
 ) -> TurnReport:
     """Run a warm-up question on a 2-frame video, then time the two questions on a
-    ``settings`` video; ``propagator`` is needed when ``settings.propagation`` is set."""
-    if (settings.propagation is None) != (propagator is None):
-        raise ConfigError("Propagation settings and a propagator go together.")
+    ``settings`` video; ``tracker`` is needed when ``settings.tracking`` is set."""
+    if (settings.tracking is None) != (tracker is None):
+        raise ConfigError("Tracking settings and a tracker go together.")
     frames = synthetic_video(settings.num_frames, settings.height, settings.width)
     warm = replace(settings.encode, sam_memory_budget_bytes=None)
     _question(
-        pipeline, synthetic_video(2, settings.height, settings.width), warm, settings, propagator
+        pipeline, synthetic_video(2, settings.height, settings.width), warm, settings, tracker
     )
     reset_peak()
     first, encoded, answer_text, tracks = _question(
-        pipeline, frames, settings.encode, settings, propagator
+        pipeline, frames, settings.encode, settings, tracker
     )
     history = [Message("user", FIRST_QUESTION), Message("assistant", answer_text)]
     followup = _answer_and_masks(
-        pipeline, encoded, frames, history, FOLLOWUP_QUESTION, settings, propagator
+        pipeline, encoded, frames, history, FOLLOWUP_QUESTION, settings, tracker
     )[0]
     gpu = peak_gpu_bytes()
     prompt = pipeline.prompt_ids(
@@ -121,7 +118,7 @@ def time_turns(
     )
 
 
-def _question(pipeline, frames, encode: EncodeSettings, settings: TurnSettings, propagator):
+def _question(pipeline, frames, encode: EncodeSettings, settings: TurnSettings, tracker):
     """(seconds per stage, encoded video, answer text, tracks) of a first question."""
     start = time.perf_counter()
     encoded = pipeline.encode(frames, encode)
@@ -130,13 +127,13 @@ def _question(pipeline, frames, encode: EncodeSettings, settings: TurnSettings, 
     # what encode spent outside its stages (sampling, the store's bookkeeping)
     seconds["encode_other"] = max(0.0, time.perf_counter() - start - sum(seconds.values()))
     more, text, tracks = _answer_and_masks(
-        pipeline, encoded, frames, [], FIRST_QUESTION, settings, propagator
+        pipeline, encoded, frames, [], FIRST_QUESTION, settings, tracker
     )
     return {**seconds, **more}, encoded, text, tracks
 
 
 def _answer_and_masks(
-    pipeline, encoded: EncodedVideo, frames, history, question, settings, propagator
+    pipeline, encoded: EncodedVideo, frames, history, question, settings, tracker
 ) -> tuple[dict[str, float], str, int]:
     seconds: dict[str, float] = {}
     start = time.perf_counter()
@@ -144,19 +141,8 @@ def _answer_and_masks(
     synchronize(pipeline.device)
     seconds["llm"] = time.perf_counter() - start
     start = time.perf_counter()
-    for _chunk in _mask_chunks(
-        pipeline, encoded, frames, answer.track_embeddings, settings, propagator
-    ):
+    chunks = pipeline.masks(encoded, frames, answer.track_embeddings, tracker, settings.tracking)
+    for _chunk in chunks:
         pass  # each chunk's masks are on the CPU already (the end of the chunk's GPU work)
-    seconds["propagation" if settings.propagation else "mask_decode"] = time.perf_counter() - start
+    seconds["tracking" if settings.tracking else "mask_decode"] = time.perf_counter() - start
     return seconds, answer.text, answer.num_tracks
-
-
-def _mask_chunks(
-    pipeline, encoded, frames, track_embeddings: torch.Tensor, settings, propagator
-) -> Iterator:
-    if settings.propagation is None:
-        return pipeline.mask_steps(encoded, track_embeddings)
-    return pipeline.propagated_mask_steps(
-        encoded, frames, track_embeddings, propagator, settings.propagation
-    )
