@@ -101,7 +101,8 @@ class VideoPrefix:
         if head != self._ids:
             ids = torch.tensor([*head, IMAGE_PLACEHOLDER_ID], device=model.device)
             embeds = model.embed_prompt(ids, self.video_tokens)
-            outputs = model.llm.model(inputs_embeds=embeds, use_cache=True)
+            mask = sliding_window_mask(model, embeds.shape[1])
+            outputs = model.llm.model(inputs_embeds=embeds, attention_mask=mask, use_cache=True)
             self._ids, self._cache = head, outputs.past_key_values
             self._last_state = outputs.last_hidden_state[0, -1]
         cache = copy.deepcopy(self._cache)
@@ -111,6 +112,23 @@ class VideoPrefix:
         embeds = model.llm.get_input_embeddings()(rest).unsqueeze(0)
         outputs = model.llm.model(inputs_embeds=embeds, past_key_values=cache, use_cache=True)
         return outputs.last_hidden_state[0], outputs.past_key_values, self._last_state
+
+
+def sliding_window_mask(model: VideoLISAModel, length: int) -> torch.Tensor | None:
+    """(1, 1, L, L) bool attention mask of ``length`` positions from the start under the LLM's
+    sliding window (True: attended), for SDPA attention when the window is shorter than the
+    sequence; None otherwise (the LLM then builds its own).
+
+    The same mask transformers builds (query i attends keys i - window < j <= i; equal outputs
+    bit for bit, tests/inference/test_llm_prefix.py), in three tensor operations instead of
+    its element-wise mask functions, a third of a tiny LLM's prefill on a CPU."""
+    config = model.llm.config
+    window = config.sliding_window
+    if config._attn_implementation != "sdpa" or window is None or length <= window:
+        return None
+    position = torch.arange(length, device=model.device)
+    keys, queries = position[None, :], position[:, None]
+    return ((keys <= queries) & (keys > queries - window))[None, None]
 
 
 def llm_position(index: int, input_ids: Sequence[int], num_video_tokens: int) -> int:
