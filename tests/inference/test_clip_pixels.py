@@ -46,6 +46,13 @@ def _library_pixels(processor: CLIPImageProcessorPil, frames: np.ndarray) -> tor
     return batch["pixel_values"]
 
 
+def _pixels(clip: ClipPixels, frames: np.ndarray) -> torch.Tensor:
+    out = torch.empty((len(frames), 3, *clip.crop_hw))
+    for frame, slot in zip(frames, out, strict=True):
+        clip.pixels(frame, slot)
+    return out
+
+
 @pytest.mark.parametrize("workers", [1, 2])
 @pytest.mark.parametrize(("height", "width"), ODD_SIZES)
 def test_clip_pixels_equal_the_library_processor(tower_folder, library, height, width, workers):
@@ -55,6 +62,16 @@ def test_clip_pixels_equal_the_library_processor(tower_folder, library, height, 
     pixels = preprocessor.clip_pixels(frames)
     assert pixels.dtype == torch.float32
     assert torch.equal(pixels, _library_pixels(library, frames))
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_pixels_can_be_made_in_inference_mode(tower_folder, library, workers):
+    """The pool's threads take the caller's inference mode (it is thread-local)."""
+    frames = _frames(40, 56, count=4)
+    preprocessor = FramePreprocessor(tower_folder, 128, workers=workers)
+    with torch.inference_mode():
+        pixels = preprocessor.clip_pixels(frames)
+    assert pixels.is_inference() and torch.equal(pixels, _library_pixels(library, frames))
 
 
 def test_repeated_frames_are_resized_once_and_returned_in_order(tower_folder, library):
@@ -76,8 +93,7 @@ def test_table_lookup_is_exact_too(library):
     clip._divisor = None
     for height, width in ODD_SIZES[:5]:
         frames = _frames(height, width)
-        crops = torch.from_numpy(np.stack([clip.resized_crop(frame) for frame in frames]))
-        assert torch.equal(clip.normalised(crops), _library_pixels(library, frames))
+        assert torch.equal(_pixels(clip, frames), _library_pixels(library, frames))
 
 
 def test_a_mean_the_fast_path_cannot_reproduce_falls_back_to_the_table(tower_folder):
@@ -86,8 +102,7 @@ def test_a_mean_the_fast_path_cannot_reproduce_falls_back_to_the_table(tower_fol
     clip = ClipPixels(processor)
     assert clip._divisor is None
     frames = _frames(50, 70)
-    crops = torch.from_numpy(np.stack([clip.resized_crop(frame) for frame in frames]))
-    assert torch.equal(clip.normalised(crops), _library_pixels(processor, frames))
+    assert torch.equal(_pixels(clip, frames), _library_pixels(processor, frames))
 
 
 def test_crop_larger_than_the_resize_pads_like_the_library(tower_folder):
@@ -97,8 +112,7 @@ def test_crop_larger_than_the_resize_pads_like_the_library(tower_folder):
     clip = ClipPixels(processor)
     for height, width in [(40, 56), (301, 300), (5, 999)]:
         frames = _frames(height, width)
-        crops = torch.from_numpy(np.stack([clip.resized_crop(frame) for frame in frames]))
-        assert torch.equal(clip.normalised(crops), _library_pixels(processor, frames))
+        assert torch.equal(_pixels(clip, frames), _library_pixels(processor, frames))
 
 
 def test_a_processor_that_is_not_clip_is_refused(tower_folder):

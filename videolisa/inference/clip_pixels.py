@@ -4,8 +4,9 @@ as a batch.
 The library processes one image at a time: PIL resize of the shortest side, centre crop, then
 ``rescale`` (uint8 -> float64 times the factor -> float32) and ``normalize`` ((x - mean) / std
 in float32) as separate NumPy passes over each image, behind per-image validation. Here each
-frame is resized once with the same PIL call and cropped into one uint8 batch, and the rescale
-and normalisation run as a few float32 tensor operations over the whole batch.
+frame is resized once with the same PIL call, cropped, and rescaled and normalised by a few
+float32 tensor operations straight into its slice of the batch (on a thread pool, see
+:mod:`videolisa.inference.preprocess`).
 
 Why the numbers are the same: after the resize, every output value is a function of its
 channel and its uint8 value alone (256 × 3 possibilities). :class:`ClipPixels` computes that
@@ -29,9 +30,9 @@ __all__ = ["ClipPixels"]
 
 
 class ClipPixels:
-    """The steps of ``processor`` on uint8 RGB frames: :meth:`resized_crop` one frame at a
-    time, then :meth:`normalised` on the batch (tests/inference/test_clip_pixels.py checks the
-    result against the processor on odd sizes; the golden test against the record)."""
+    """The steps of ``processor`` on one uint8 RGB frame, written into a slice of the batch:
+    :meth:`pixels` (tests/inference/test_clip_pixels.py checks the result against the processor
+    on odd sizes; the golden test against the record)."""
 
     def __init__(self, processor: CLIPImageProcessorPil) -> None:
         self.processor = processor
@@ -40,10 +41,15 @@ class ClipPixels:
         self.crop_hw = (int(processor.crop_size["height"]), int(processor.crop_size["width"]))
         self.resample = Image.Resampling(int(processor.resample))
         self._table = torch.from_numpy(_library_table(processor))  # (3, 256) float32
-        self._mean = torch.tensor(processor.image_mean, dtype=torch.float32).view(1, 3, 1, 1)
-        self._std = torch.tensor(processor.image_std, dtype=torch.float32).view(1, 3, 1, 1)
+        self._mean = torch.tensor(processor.image_mean, dtype=torch.float32).view(3, 1, 1)
+        self._std = torch.tensor(processor.image_std, dtype=torch.float32).view(3, 1, 1)
         divisor = round(1 / processor.rescale_factor)
         self._divisor = divisor if self._fast_ops_exact(divisor) else None
+
+    def pixels(self, frame: np.ndarray, out: torch.Tensor) -> None:
+        """(H, W, 3) uint8 frame -> its (3, P, P) float32 CLIP pixels, written into ``out``
+        (normalised right after the resize, while the frame is in the CPU's cache)."""
+        self.normalise_into(torch.from_numpy(self.resized_crop(frame)), out)
 
     def resized_crop(self, frame: np.ndarray) -> np.ndarray:
         """(H, W, 3) uint8 -> (P, P, 3) uint8: the library's PIL resize (shortest side to
@@ -58,19 +64,21 @@ class ClipPixels:
         new_short, new_long = self.shortest_edge, int(self.shortest_edge * long / short)
         return (new_long, new_short) if width <= height else (new_short, new_long)
 
-    def normalised(self, crops: torch.Tensor) -> torch.Tensor:
-        """(N, P, P, 3) uint8 -> (N, 3, P, P) float32 rescaled and normalised pixels."""
+    def normalise_into(self, crop: torch.Tensor, out: torch.Tensor) -> None:
+        """(h, w, 3) uint8 -> (3, h, w) float32 rescaled and normalised pixels in ``out``."""
+        channels_first = crop.permute(2, 0, 1)
         if self._divisor is None:
-            index = crops.permute(0, 3, 1, 2).to(torch.int64)
-            return self._table[torch.arange(3).view(1, 3, 1, 1), index]
-        pixels = crops.permute(0, 3, 1, 2).to(torch.float32, memory_format=torch.contiguous_format)
-        return pixels.div_(self._divisor).sub_(self._mean).div_(self._std)
+            out.copy_(self._table[torch.arange(3).view(3, 1, 1), channels_first.to(torch.int64)])
+            return
+        out.copy_(channels_first)
+        out.div_(self._divisor).sub_(self._mean).div_(self._std)
 
     def _fast_ops_exact(self, divisor: int) -> bool:
-        """Whether the float32 operations of :meth:`normalised` give the library's table."""
-        every_value = torch.arange(256, dtype=torch.uint8).view(1, 1, 256, 1).expand(-1, -1, -1, 3)
+        """Whether the float32 operations of :meth:`normalise_into` give the library's table."""
+        every_value = torch.arange(256, dtype=torch.uint8).view(1, 256, 1).expand(-1, -1, 3)
         self._divisor = divisor
-        fast = self.normalised(every_value.contiguous())  # (1, 3, 1, 256)
+        fast = torch.empty((3, 1, 256))
+        self.normalise_into(every_value.contiguous(), fast)
         return torch.equal(fast.reshape(3, 256), self._table)
 
 

@@ -60,14 +60,15 @@ class FramePreprocessor:
         ``frames[indices]`` (every frame when None; a repeated index is resized once)."""
         order = list(range(len(frames))) if indices is None else list(indices)
         distinct = sorted(set(order))
-        height, width = self.clip.crop_hw
-        crops = np.empty((len(distinct), height, width, 3), dtype=np.uint8)
+        pixels = torch.empty((len(distinct), 3, *self.clip.crop_hw), dtype=torch.float32)
+
+        inference = torch.is_inference_mode_enabled()  # thread-local: the pool's threads copy it
 
         def fill(slot: int) -> None:
-            crops[slot] = self.clip.resized_crop(frames[distinct[slot]])
+            with torch.inference_mode(inference):
+                self.clip.pixels(frames[distinct[slot]], pixels[slot])
 
         self._each(fill, len(distinct))
-        pixels = self.clip.normalised(torch.from_numpy(crops))
         if distinct == order:
             return pixels
         slot_of = {index: slot for slot, index in enumerate(distinct)}
