@@ -55,7 +55,7 @@ class ClipPixels:
         """(H, W, 3) uint8 -> (P, P, 3) uint8: the library's PIL resize (shortest side to
         ``shortest_edge``) and centre crop (zero padding where the resized frame is smaller)."""
         new_h, new_w = self.resized_hw(frame.shape[0], frame.shape[1])
-        resized = np.asarray(Image.fromarray(frame).resize((new_w, new_h), self.resample))
+        resized = np.array(Image.fromarray(frame).resize((new_w, new_h), self.resample))
         return _centre_crop(resized, self.crop_hw)
 
     def resized_hw(self, height: int, width: int) -> tuple[int, int]:
