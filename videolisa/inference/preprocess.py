@@ -6,8 +6,10 @@ differently; golden fact 2), here batched by :class:`~videolisa.inference.clip_p
 with the same pixels; SAM frames through segment-anything's ``ResizeLongestSide`` (PIL
 bilinear). Frames stay uint8 until an encoder needs them.
 
-The per-frame PIL resizes release the GIL, so they run on a small thread pool (one thread per
-available CPU, at most :data:`MAX_WORKERS`); a pool of one thread is no pool.
+The per-frame PIL resizes release the GIL, so they run on a thread pool: one thread per
+available CPU beyond the first, at most :data:`MAX_WORKERS` (a pool of one thread is no pool).
+On this project's 2-vCPU machine, whose two CPUs give 1.1 times the throughput of one, two
+threads were no faster than one (docs/performance.md); a GPU host's cores resize in parallel.
 """
 
 from __future__ import annotations
@@ -39,8 +41,8 @@ class SafeResizeLongestSide(ResizeLongestSide):
 
 
 def default_workers() -> int:
-    """Threads for the per-frame resizes: the CPUs this process may use, at most 8."""
-    return max(1, min(MAX_WORKERS, len(os.sched_getaffinity(0))))
+    """Threads for the per-frame resizes: the CPUs this process may use, less one, at most 8."""
+    return max(1, min(MAX_WORKERS, len(os.sched_getaffinity(0)) - 1))
 
 
 class FramePreprocessor:
