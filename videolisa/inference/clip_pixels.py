@@ -5,14 +5,15 @@ The library processes one image at a time: PIL resize of the shortest side, cent
 ``rescale`` (uint8 -> float64 times the factor -> float32) and ``normalize`` ((x - mean) / std
 in float32) as separate NumPy passes over each image, behind per-image validation. Here each
 frame is resized once with the same PIL call, cropped, and rescaled and normalised by a few
-float32 tensor operations straight into its slice of the batch (on a thread pool, see
+float32 operations straight into its slice of the batch (on a thread pool, see
 :mod:`videolisa.inference.preprocess`).
 
 Why the numbers are the same: after the resize, every output value is a function of its
 channel and its uint8 value alone (256 × 3 possibilities). :class:`ClipPixels` computes that
 table with the library's own ``rescale`` and ``normalize`` when it is built, and uses the fast
-float32 operations only if they reproduce the table exactly on all 768 inputs; otherwise it
-looks the values up in the table (also exact, slower).
+float32 operations (a division by 255 in float32 instead of the float64 multiplication) only if
+they reproduce the table exactly on all 768 inputs; otherwise it looks the values up in the
+table (also exact, slower).
 """
 
 from __future__ import annotations
@@ -40,16 +41,16 @@ class ClipPixels:
         self.shortest_edge = int(processor.size["shortest_edge"])
         self.crop_hw = (int(processor.crop_size["height"]), int(processor.crop_size["width"]))
         self.resample = Image.Resampling(int(processor.resample))
-        self._table = torch.from_numpy(_library_table(processor))  # (3, 256) float32
-        self._mean = torch.tensor(processor.image_mean, dtype=torch.float32).view(3, 1, 1)
-        self._std = torch.tensor(processor.image_std, dtype=torch.float32).view(3, 1, 1)
+        self._table = _library_table(processor)  # (3, 256) float32
+        self._mean = np.array(processor.image_mean, dtype=np.float32).reshape(3, 1, 1)
+        self._std = np.array(processor.image_std, dtype=np.float32).reshape(3, 1, 1)
         divisor = round(1 / processor.rescale_factor)
         self._divisor = divisor if self._fast_ops_exact(divisor) else None
 
     def pixels(self, frame: np.ndarray, out: torch.Tensor) -> None:
         """(H, W, 3) uint8 frame -> its (3, P, P) float32 CLIP pixels, written into ``out``
         (normalised right after the resize, while the frame is in the CPU's cache)."""
-        self.normalise_into(torch.from_numpy(self.resized_crop(frame)), out)
+        self.normalise_into(self.resized_crop(frame), out)
 
     def resized_crop(self, frame: np.ndarray) -> np.ndarray:
         """(H, W, 3) uint8 -> (P, P, 3) uint8: the library's PIL resize (shortest side to
@@ -64,22 +65,30 @@ class ClipPixels:
         new_short, new_long = self.shortest_edge, int(self.shortest_edge * long / short)
         return (new_long, new_short) if width <= height else (new_short, new_long)
 
-    def normalise_into(self, crop: torch.Tensor, out: torch.Tensor) -> None:
-        """(h, w, 3) uint8 -> (3, h, w) float32 rescaled and normalised pixels in ``out``."""
-        channels_first = crop.permute(2, 0, 1)
+    def normalise_into(self, crop: np.ndarray, out: torch.Tensor) -> None:
+        """(h, w, 3) uint8 -> (3, h, w) float32 rescaled and normalised pixels in ``out``.
+
+        NumPy's single-threaded operations, as the library's own: PyTorch's would split each
+        small frame over its intra-op threads, many times slower when another process keeps a
+        core busy."""
+        pixels = out.numpy()
+        channels_first = crop.transpose(2, 0, 1)
         if self._divisor is None:
-            out.copy_(self._table[torch.arange(3).view(3, 1, 1), channels_first.to(torch.int64)])
+            for channel in range(3):
+                np.take(self._table[channel], channels_first[channel], out=pixels[channel])
             return
-        out.copy_(channels_first)
-        out.div_(self._divisor).sub_(self._mean).div_(self._std)
+        np.copyto(pixels, channels_first)  # uint8 -> float32
+        np.divide(pixels, np.float32(self._divisor), out=pixels)
+        np.subtract(pixels, self._mean, out=pixels)
+        np.divide(pixels, self._std, out=pixels)
 
     def _fast_ops_exact(self, divisor: int) -> bool:
         """Whether the float32 operations of :meth:`normalise_into` give the library's table."""
-        every_value = torch.arange(256, dtype=torch.uint8).view(1, 256, 1).expand(-1, -1, 3)
+        every_value = np.broadcast_to(np.arange(256, dtype=np.uint8)[None, :, None], (1, 256, 3))
         self._divisor = divisor
         fast = torch.empty((3, 1, 256))
-        self.normalise_into(every_value.contiguous(), fast)
-        return torch.equal(fast.reshape(3, 256), self._table)
+        self.normalise_into(np.ascontiguousarray(every_value), fast)
+        return np.array_equal(fast.numpy().reshape(3, 256), self._table)
 
 
 def _library_table(processor: CLIPImageProcessorPil) -> np.ndarray:
