@@ -89,19 +89,3 @@ def test_the_prefix_is_computed_once_and_counted(golden_pipeline, golden_frames)
     assert all(length < video for length in lengths[1:])  # later calls: text only
     assert sum(length > video for length in lengths) == 1
     assert encoded.llm_prefix.nbytes > 0 and encoded.nbytes == before + encoded.llm_prefix.nbytes
-
-
-def test_the_sliding_window_mask_is_the_llms_own(windowed_pipeline, golden_frames):
-    """The prefix's mask gives the LLM's outputs bit for bit (the LLM's own mask otherwise)."""
-    from videolisa.inference.generation import sliding_window_mask
-
-    pipeline = windowed_pipeline
-    encoded = pipeline.encode(golden_frames, EncodeSettings(4, 2))
-    ids = pipeline.prompt_ids([Message("user", FIRST)], True)
-    with torch.inference_mode():
-        embeds = pipeline.model.embed_prompt(torch.tensor(ids), encoded.video_tokens)
-        mask = sliding_window_mask(pipeline.model, embeds.shape[1])
-        assert mask is not None and mask.shape == (1, 1, embeds.shape[1], embeds.shape[1])
-        own = pipeline.model.llm.model(inputs_embeds=embeds).last_hidden_state
-        given = pipeline.model.llm.model(inputs_embeds=embeds, attention_mask=mask)
-    assert torch.equal(own, given.last_hidden_state)
