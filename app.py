@@ -13,6 +13,9 @@ import argparse
 import json
 import logging
 import os
+import threading
+import time
+import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -40,14 +43,17 @@ logger = logging.getLogger("videolisa.app")
 CSS = """
 #chat .bubble-wrap { max-height: 62vh; }  /* the chat grows with the conversation, then scrolls */
 #chat .bot-row video, #chat .bot-row img { min-width: min(360px, 60vw); }
-.track-tag { border-radius: 4px; padding: 1px 6px; margin: 0 1px; font-weight: 600; color: #000; }
+.track-tag {
+  border-radius: 4px; padding: 1px 6px; margin: 0 1px; font-weight: 600; color: #000;
+  white-space: nowrap;
+}
 table.legend { margin-top: 4px; font-size: 0.9em; }
 table.legend td { padding: 2px 8px 2px 0; border: none; }
 #model-card p { margin: 0; }
 @media (max-width: 640px) {  /* phones: the input and the examples on the first screen */
   #model-card .intro { display: none; }
   #model-card h2 { margin: 0; }
-  #chat { padding-top: 28px; }  /* the "Chat" label above the first example, not over it */
+  #chat label.float { display: none; }  /* the "Chat" label would cover the first line */
   #chat .bubble-wrap { max-height: 42vh; }
   #chat .example-image-container { display: none; }  /* every example fits the first screen */
   #chat button.example { padding: 6px 10px; }
@@ -62,27 +68,33 @@ SHOW_LAST_ANSWER = """() => {
     const last = rows[rows.length - 1];
     if (!last) return;
     const wrap = last.closest('.bubble-wrap');
-    if (wrap) wrap.scrollTop += last.getBoundingClientRect().top - wrap.getBoundingClientRect().top;
+    const room = 36;  // for the chat's label
+    const offset = last.getBoundingClientRect().top - (wrap ? wrap.getBoundingClientRect().top : 0);
+    if (wrap) wrap.scrollTop += offset - room;
     const top = last.getBoundingClientRect().top;
     if (top < 0 || top > window.innerHeight - 80) window.scrollBy(0, top - 8);
 }"""
 
 
 # ------------------------------------------------------------------------------------ UI
-def build_demo(service: "ChatService", card: str, toy: bool = False) -> "gr.Blocks":
-    """The chat page and its API endpoints (``chat``, ``segment``)."""
+def build_demo(
+    service: "ChatService", card: str, toy: bool = False, session_seconds: int = SESSION_SECONDS
+) -> "gr.Blocks":
+    """The chat page and its API endpoints (``chat``, ``segment``); a session idle for
+    ``session_seconds`` is closed with its files."""
     import gradio as gr
 
     from videolisa.chat.events import TurnDone, TurnFailed
     from videolisa.errors import UserInputError
     from videolisa.ui.chat_state import ChatState
     from videolisa.ui.examples import load_examples
-    from videolisa.ui.render import track_phrases, tracks_json, typed_text
+    from videolisa.ui.render import track_words, tracks_json, typed_text
     from videolisa.ui.turn_view import TurnView
 
     gpu = _zero_gpu()
     form = service.form
-    sessions: dict[str, ChatState] = {}  # by Gradio session, so a closed tab frees its files
+    # by Gradio session, so that a closed tab frees its files at once
+    sessions: weakref.WeakValueDictionary[str, ChatState] = weakref.WeakValueDictionary()
 
     def new_state(request: gr.Request | None = None) -> ChatState:
         state = ChatState(service.open_conversation())
@@ -92,25 +104,28 @@ def build_demo(service: "ChatService", card: str, toy: bool = False) -> "gr.Bloc
 
     def close(state: ChatState | None) -> None:
         if state is not None:
-            state.conversation.close()
+            service.close(state.conversation)
 
     def closed_tab(request: gr.Request) -> None:
         close(sessions.pop(request.session_hash, None))
 
-    def add_message(message: dict[str, Any], state: ChatState | None, request: gr.Request):
+    def add_message(
+        message: dict[str, Any], state: ChatState | None, request: gr.Request, uploads=True
+    ):
         """Show the user's message; a blank message without a file changes nothing."""
         state = state or new_state(request)
         files, question = message.get("files") or [], message.get("text") or ""
         if not files and not question.strip():
             return gr.MultimodalTextbox(value=None), state.messages, state, False
-        state.start_turn(files, question)
+        state.start_turn(files, question, uploads=uploads)
         box = gr.MultimodalTextbox(value=None, interactive=False, submit_btn=False, stop_btn=True)
         return box, state.messages, state, True
 
     def add_example(selected: gr.SelectData, state: ChatState | None, request: gr.Request):
         example = selected.value or {}
         files = [f["path"] if isinstance(f, dict) else f for f in example.get("files") or []]
-        return add_message({"text": example.get("text"), "files": files}, state, request)
+        message = {"text": example.get("text"), "files": files}
+        return add_message(message, state, request, uploads=False)
 
     @gpu
     def respond(state: ChatState | None, go: bool, **values: Any) -> Iterator[tuple]:
@@ -118,6 +133,7 @@ def build_demo(service: "ChatService", card: str, toy: bool = False) -> "gr.Bloc
         if state is None or not go:
             yield (state.messages if state else []), state
             return
+        state.refresh()
         view = state.answer()
         try:
             settings = form.settings(values)
@@ -130,17 +146,25 @@ def build_demo(service: "ChatService", card: str, toy: bool = False) -> "gr.Bloc
         turn = service.run_turn(state.conversation, state.question, settings)
         try:
             for event in turn:
+                if state.stop_asked.is_set():
+                    break  # Stop: the turn ends here, at its next step
                 view.apply(event)
                 state.show(view)
                 yield state.messages, state
         finally:
-            turn.close()  # a Stop closes this generator; the turn stops at its next step
+            turn.close()  # a closed tab closes this generator; the turn stops at its next step
+        if state.stop_asked.is_set():
+            view.stop()
+            state.show(view)
+            yield state.messages, state
 
     def stopped(state: ChatState | None):
-        """After Stop: the answer so far stays, marked as stopped."""
+        """Stop: the running turn ends at its next step; the answer so far stays, marked as
+        stopped."""
         box = gr.MultimodalTextbox(interactive=True, submit_btn=True, stop_btn=False)
         if state is None:
             return [], box
+        state.stop_asked.set()
         view = state.view
         if view is not None and not view.finished:
             view.stop()
@@ -148,6 +172,8 @@ def build_demo(service: "ChatService", card: str, toy: bool = False) -> "gr.Bloc
         return state.messages, box
 
     def clear(state: ChatState | None):
+        if state is not None:
+            state.stop_asked.set()
         close(state)
         box = gr.MultimodalTextbox(value=None, interactive=True, stop_btn=False)
         return [], None, box, gr.Group(visible=False)
@@ -184,7 +210,7 @@ def build_demo(service: "ChatService", card: str, toy: bool = False) -> "gr.Bloc
             return hidden
         state.selected = index
         done = view.done
-        phrases = track_phrases(done.answer)
+        phrases = track_words(done.answer, view.question)
         choices = [
             (f"track {t}" + (f": {phrases[t]}" if t < len(phrases) and phrases[t] else ""), t)
             for t in range(done.num_tracks)
@@ -230,7 +256,7 @@ def build_demo(service: "ChatService", card: str, toy: bool = False) -> "gr.Bloc
         state = state or new_state()
         settings = _checked(values)
         if video:
-            state.conversation.attach(video)
+            state.conversation.attach(video, upload=True)
         yield from _api_stream(service.run_turn(state.conversation, message, settings), state)
 
     def api_segment(video: str | None, prompt: str, state=None, **values: Any):
@@ -239,7 +265,8 @@ def build_demo(service: "ChatService", card: str, toy: bool = False) -> "gr.Bloc
             raise gr.Error("Give a video or image file.", print_exception=False)
         state = state or new_state()
         settings = _checked({**values, "always_mask": True})
-        yield from _api_stream(service.segment(state.conversation, video, prompt, settings), state)
+        owned = state.conversation.adopt(video)
+        yield from _api_stream(service.segment(state.conversation, owned, prompt, settings), state)
 
     def _checked(values: dict[str, Any]):
         try:
@@ -270,7 +297,7 @@ def build_demo(service: "ChatService", card: str, toy: bool = False) -> "gr.Bloc
             "each object the answer points at is segmented on every frame.</p>\n\n" + card,
             elem_id="model-card",
         )
-        state = gr.State(None, time_to_live=SESSION_SECONDS, delete_callback=close)
+        state = gr.State(None, time_to_live=session_seconds, delete_callback=close)
         go = gr.State(False)
         chatbot = gr.Chatbot(
             label="Chat",
@@ -333,7 +360,6 @@ def build_demo(service: "ChatService", card: str, toy: bool = False) -> "gr.Bloc
             chatbot.edit(edit, [state], [chatbot, state, go], **private),
         ]
         viewer = [frames, shown, frame, original, overlaid, state]
-        turns = []
         for start in starts:
             turn = start.then(None, js=SHOW_LAST_ANSWER).then(
                 respond,
@@ -344,12 +370,11 @@ def build_demo(service: "ChatService", card: str, toy: bool = False) -> "gr.Bloc
                 api_visibility="private",
                 **model_slot,
             )
-            turns.append(turn)
             turn.then(_restore_box, None, box, **private).then(
                 panel, [state], viewer, **private
             ).then(None, js=SHOW_LAST_ANSWER)
-        box.stop(stopped, [state], [chatbot, box], cancels=turns, **private)
-        chatbot.clear(clear, [state], [chatbot, state, box, frames], cancels=turns, **private)
+        box.stop(stopped, [state], [chatbot, box], **private)
+        chatbot.clear(clear, [state], [chatbot, state, box, frames], **private)
         chatbot.undo(undo, [state], [chatbot, box], **private).then(
             panel, [state], viewer, **private
         )
@@ -394,6 +419,18 @@ def _restore_box():
     return gr.MultimodalTextbox(interactive=True, submit_btn=True, stop_btn=False)
 
 
+def _close_idle_conversations(service: "ChatService", seconds: int) -> None:
+    """Close conversations idle for ``seconds``, checked every few seconds in the background
+    (Gradio keeps a session whose connection closed for an hour, whatever its time to live)."""
+
+    def sweep() -> None:
+        while True:
+            time.sleep(min(seconds, 10))
+            service.close_idle(seconds)
+
+    threading.Thread(target=sweep, name="close-idle-conversations", daemon=True).start()
+
+
 def _zero_gpu() -> Callable[[Callable], Callable]:
     """Hugging Face ZeroGPU Spaces run model calls on a GPU through ``spaces.GPU``; elsewhere
     a no-op."""
@@ -430,13 +467,34 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max-frames", type=int, default=1000, help="refuse longer videos")
     parser.add_argument("--max-side", type=int, default=2048, help="refuse larger frames")
     parser.add_argument("--max-file-size", default="200mb", help="upload limit, e.g. 200mb")
+    parser.add_argument(
+        "--session-ttl",
+        type=int,
+        default=SESSION_SECONDS,
+        metavar="SECONDS",
+        help=f"close a conversation idle this long, with its files (default {SESSION_SECONDS}; "
+        "a closed browser tab's at once)",
+    )
+    parser.add_argument(
+        "--max-disk",
+        default="2GB",
+        help="result files (overlays, masks) of all conversations together; beyond it the "
+        "oldest are removed (default 2GB)",
+    )
+    parser.add_argument(
+        "--max-disk-per-chat",
+        default="256MB",
+        help="result files of one conversation; beyond it its oldest are removed (default 256MB)",
+    )
     return parser.parse_args(argv)
 
 
 def load_service(choice: "ModelChoice", args: argparse.Namespace, workdir: Path) -> "ChatService":
-    """The chat service on the chosen model (loaded now), with the app's limits."""
-    from videolisa.chat.models import TOY_MODEL_NOTICE
+    """The chat service on the chosen model (loaded now), with the app's limits; its files go
+    under ``workdir``."""
+    from videolisa.chat.models import TOY_MAX_QUESTION_CHARS, TOY_MODEL_NOTICE
     from videolisa.chat.service import ChatService
+    from videolisa.chat.session import DEFAULT_MAX_QUESTION_CHARS
     from videolisa.inference.pipeline import VideoLISAPipeline
     from videolisa.inference.trackers import entry_for
     from videolisa.toyworld.likeness import looks_like_toy_world
@@ -461,6 +519,9 @@ def load_service(choice: "ModelChoice", args: argparse.Namespace, workdir: Path)
         max_tracks=args.max_tracks,
         video_notice=toy_notice if choice.bundled else None,
         tracker_checkpoints={entry_for(None, c).name: c for c in args.refine_model},
+        max_question_chars=TOY_MAX_QUESTION_CHARS if choice.bundled else DEFAULT_MAX_QUESTION_CHARS,
+        max_disk_bytes=parse_size(args.max_disk, "--max-disk"),
+        max_conversation_disk_bytes=parse_size(args.max_disk_per_chat, "--max-disk-per-chat"),
     )
 
 
@@ -476,9 +537,10 @@ def main(argv: list[str] | None = None) -> None:
     choice = choose_model(args.model)
     service = load_service(choice, args, folder.chats)
     service.warm_up()
+    _close_idle_conversations(service, args.session_ttl)
     pipeline = service.pipeline
     card = model_card(choice, pipeline.precision, str(pipeline.device))
-    demo = build_demo(service, card, toy=choice.bundled)
+    demo = build_demo(service, card, toy=choice.bundled, session_seconds=args.session_ttl)
     demo.queue().launch(
         server_name=args.host,
         server_port=args.port,

@@ -34,12 +34,13 @@ class AppServer:
 
 
 @contextmanager
-def running_app(root: Path, app_args: list[str]) -> Iterator[AppServer]:
-    """Start ``python app.py *app_args`` with its log and ``TMPDIR`` under ``root``, wait until
-    it answers HTTP, and stop it on exit. Fails the test with the log's tail if it does not
-    start."""
-    tmp = root / "tmp"
-    tmp.mkdir(parents=True)
+def running_app(root: Path, app_args: list[str], tmp: Path | None = None) -> Iterator[AppServer]:
+    """Start ``python app.py *app_args`` with its log under ``root`` and its ``TMPDIR`` there
+    (or ``tmp``), wait until it answers HTTP, and stop it on exit. Fails the test with the
+    log's tail if it does not start."""
+    tmp = tmp or root / "tmp"
+    tmp.mkdir(parents=True, exist_ok=True)
+    root.mkdir(parents=True, exist_ok=True)
     log = root / "server.log"
     port = free_port()
     command = [sys.executable, "app.py", *app_args, "--host", "127.0.0.1", "--port", str(port)]

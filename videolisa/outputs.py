@@ -68,6 +68,18 @@ def write_failure(error: OSError, folder: Path) -> UserInputError:
     )
 
 
+def folder_bytes(folder: Path) -> int:
+    """Bytes of the files under ``folder`` (0 if it is gone)."""
+    total = 0
+    for path in folder.rglob("*"):
+        try:
+            if path.is_file():
+                total += path.stat().st_size
+        except OSError:  # removed meanwhile
+            continue
+    return total
+
+
 def zip_result(folder: Path) -> Path:
     """``folder/masks.zip`` holding ``masks/<track>/<frame>.png`` and ``result.json`` (the
     layout of ``segment --out``)."""

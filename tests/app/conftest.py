@@ -31,6 +31,13 @@ def app_url(golden_app: AppServer) -> str:
 
 
 @pytest.fixture(scope="package")
+def bundled_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
+    """``python app.py`` as the Quick start runs it: the bundled toy-world model."""
+    with running_app(tmp_path_factory.mktemp("bundled"), []) as server:
+        yield server
+
+
+@pytest.fixture(scope="package")
 def runaway_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
     """``app.py`` serving the runaway test model (:mod:`tests.app.runaway_model`: every answer
     is ``<TRK>`` after ``<TRK>``, encoding and mask decoding take seconds), with

@@ -295,7 +295,7 @@ def test_the_app_encodes_with_its_sam_options(golden_dir, tmp_path, monkeypatch,
 
     services = []
 
-    def build_demo(service, card, toy):
+    def build_demo(service, card, toy, session_seconds):
         services.append(service)
         return SimpleNamespace(queue=lambda: SimpleNamespace(launch=lambda **options: None))
 
@@ -356,3 +356,33 @@ def test_refining_without_the_tracker_weights_keeps_the_plain_masks_and_says_why
     with zipfile.ZipFile(done.masks_zip) as archive:
         assert json.loads(archive.read("result.json"))["mode"] == "one_token_seg_all"
     assert len(loads) <= 1  # a failed load is not tried again on every turn
+
+
+def test_result_files_stay_within_the_disk_bounds(golden_pipeline, tmp_path, frames):
+    from videolisa.chat.service import ChatService
+    from videolisa.outputs import folder_bytes
+    from videolisa.ui.turn_view import REMOVED, TurnView
+
+    probe = ChatService(golden_pipeline, workdir_root=tmp_path / "probe")
+    one = probe.open_conversation()
+    one.attach(frames)
+    size = folder_bytes(run(probe, one, "Where?")[-1].folder)
+    service = ChatService(
+        golden_pipeline,
+        workdir_root=tmp_path / "chats",
+        max_conversation_disk_bytes=int(2.5 * size),  # two results per conversation
+        max_disk_bytes=int(3.5 * size),  # three in all
+    )
+    first, second = service.open_conversation(), service.open_conversation()
+    views = []
+    for conversation in (first, first, first, second, second):
+        conversation.attach(frames)
+        done = run(service, conversation, "Where is the object?")[-1]
+        views.append(TurnView())
+        views[-1].apply(done)
+        assert done.folder.is_dir()  # a new answer always keeps its result
+        assert conversation.result_bytes <= 2.5 * size
+        assert first.result_bytes + second.result_bytes <= 3.5 * size
+    assert [len(first.results), len(second.results)] == [1, 2]
+    assert folder_bytes(tmp_path / "chats") <= 3.5 * size
+    assert REMOVED in views[0].content() and REMOVED not in views[-1].content()

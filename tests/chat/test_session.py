@@ -78,11 +78,27 @@ def test_empty_question_is_refused_politely(question):
         ChatSession().prepare(question, fake_count, limit=1000)
 
 
-def test_long_question_is_truncated_with_a_notice():
-    text, notice = clean_question("  " + "x" * 5000 + "  ", max_chars=4000)
-    assert text == "x" * 4000
-    assert notice == "Your question was 5,000 characters long; only the first 4,000 were used."
-    assert clean_question(" short ") == ("short", "")
+def test_a_long_question_is_cut_with_a_notice_and_left_out_of_the_history():
+    session = ChatSession(history=conversation(2))
+    prepared = session.prepare("  " + "x" * 5000 + "  ", fake_count, limit=1000)
+    assert prepared.question == "x" * 4000 and prepared.truncated
+    assert prepared.notices == [
+        "Your question was 5,000 characters long; only the first 4,000 were used, and this "
+        "turn is left out of the conversation so that it does not affect the next answers."
+    ]
+    session.record_turn(prepared, "Sure, <TRK>.")
+    assert session.history == conversation(2)  # the next questions are answered as before
+    assert clean_question(" short ") == "short"
+
+
+def test_a_question_is_cut_to_leave_the_answer_its_room():
+    def per_character(messages: list[Message]) -> int:  # the video, the answer, the text
+        return VIDEO_POSITIONS + 128 + sum(len(m.content) for m in messages)
+
+    prepared = ChatSession().prepare("y" * 3000, per_character, limit=1000)
+    assert prepared.question == "y" * (1000 - VIDEO_POSITIONS - 128) and prepared.truncated
+    with pytest.raises(PromptError, match="more positions than the model's context holds"):
+        ChatSession().prepare("y" * 3000, per_character, limit=300)  # not even 200 characters
 
 
 def test_notice_text():
@@ -165,16 +181,11 @@ def test_real_huge_question(golden_pipeline, real_count):
     with pytest.raises(PromptError, match="more positions than the model's context holds"):
         fit_history(conversation(3), huge, real_count, limit)
     # The tiny test tokenizer spends about 3 positions per 4 characters, so even the default
-    # 4,000 characters leave no room beside the video: a clean error, not a crash.
-    with pytest.raises(PromptError, match="Ask a shorter question or use fewer frames"):
-        ChatSession(history=conversation(3)).prepare(huge, real_count, limit)
-
-    session = ChatSession(history=conversation(3), max_question_chars=2_000)
-    prepared = session.prepare(huge, real_count, limit)
-    assert prepared.question == huge[:2000]
-    assert prepared.notices[0] == (
-        "Your question was 100,015 characters long; only the first 2,000 were used."
-    )
+    # 4,000 characters leave no room beside the video: the question is cut further.
+    prepared = ChatSession(history=conversation(3)).prepare(huge, real_count, limit)
+    assert huge.startswith(prepared.question) and 200 < len(prepared.question) < 4000
+    assert prepared.notices[0].startswith("Your question was 100,015 characters long; only the")
+    assert real_count([Message("user", prepared.question + "Is the ")]) > limit  # the longest
     messages = [*prepared.history, Message("user", prepared.question)]
     assert real_count(messages) <= limit
     assert golden_pipeline.prompt_ids(messages, True).count(IMAGE_TOKEN_ID) == 1

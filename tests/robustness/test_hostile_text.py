@@ -62,8 +62,11 @@ def test_a_100000_character_prompt_is_cut_with_a_notice(service, conversation):
     events = turn(service, conversation, "Where is the object? " * 5000)
     assert isinstance(events[-1], TurnDone)
     notices = [event.text for event in events if isinstance(event, Notice)]
-    assert notices == ["Your question was 104,999 characters long; only the first 4,000 were used."]
-    assert len(conversation.session.history[0].content) == 4000
+    assert notices[0].startswith("Your question was 104,999 characters long; only the first")
+    assert "left out of the conversation" in notices[0]
+    assert conversation.session.history == []  # the next questions are answered as before
+    assert isinstance(turn(service, conversation, "Segment it.")[-1], TurnDone)
+    assert [m.content for m in conversation.session.history] == ["Segment it.", "Sure, <TRK>."]
 
 
 def test_a_60_turn_conversation_is_trimmed_with_a_notice(service, conversation):

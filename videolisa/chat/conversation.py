@@ -3,8 +3,11 @@ its result files, and a mark at the start of every turn to roll back to (Undo, E
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import shutil
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,7 +27,16 @@ class TurnMark:
     pending: Path | None
 
 
-@dataclass
+@dataclass(frozen=True)
+class StoredResult:
+    """One answer's result folder on disk, its bytes and when it was written."""
+
+    folder: Path
+    nbytes: int
+    created: float = field(default_factory=time.monotonic)
+
+
+@dataclass(eq=False)  # a conversation is itself, whatever it holds
 class Conversation:
     """One user's state.
 
@@ -38,11 +50,36 @@ class Conversation:
     video: Path | None = None
     pending: Path | None = None
     folders: int = 0  # result folders made so far
+    uploads: int = 0  # uploads taken over so far
     marks: list[TurnMark] = field(default_factory=list)  # one per turn begun, in order
+    results: list[StoredResult] = field(default_factory=list)  # on disk, oldest first
+    last_used: float = field(default_factory=time.monotonic)
+    busy: bool = False  # a turn is running
+    closed: bool = False
 
-    def attach(self, path: str | Path) -> None:
-        """Use ``path`` as the video from the next turn on (if that turn can read it)."""
-        self.pending = Path(path).resolve()
+    def attach(self, path: str | Path, upload: bool = False) -> Path:
+        """Use ``path`` as the video from the next turn on (if that turn can read it); an
+        ``upload`` becomes this conversation's own file first (:meth:`adopt`). The path used."""
+        self.pending = self.adopt(path) if upload else Path(path).resolve()
+        return self.pending
+
+    def adopt(self, upload: str | Path) -> Path:
+        """Make an uploaded file this conversation's own: a hard link in its folder (deleted
+        with it); the upload itself is removed unless something else links to it. The new
+        path (``upload`` itself where it cannot be linked)."""
+        source = Path(upload).resolve()
+        self.uploads += 1
+        target = self.workdir / "uploads" / f"{self.uploads:03d}-{source.name}"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(source, target)
+        except OSError:  # another file system, or gone: use it where it is
+            return source
+        if source.stat().st_nlink == 2:  # the upload and our link
+            source.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # its folder, if now empty
+                source.parent.rmdir()
+        return target
 
     def begin_turn(self) -> int:
         """Mark the start of a new turn (before its video is attached); its number."""
@@ -71,7 +108,22 @@ class Conversation:
         folder.mkdir(parents=True)
         return folder
 
+    def keep_result(self, folder: Path, nbytes: int) -> None:
+        """Count ``folder`` (``nbytes`` on disk) among this conversation's stored results."""
+        self.results.append(StoredResult(folder, nbytes))
+
+    @property
+    def result_bytes(self) -> int:
+        return sum(result.nbytes for result in self.results)
+
+    def remove_result(self, result: StoredResult) -> None:
+        """Delete a stored result's files (to stay within a disk bound)."""
+        self.results.remove(result)
+        shutil.rmtree(result.folder, ignore_errors=True)
+        logger.info("removed a result of %d bytes to stay within the disk bounds", result.nbytes)
+
     def close(self) -> None:
-        """Delete this conversation's files."""
+        """Delete this conversation's files; later turns are refused."""
+        self.closed = True
         shutil.rmtree(self.workdir, ignore_errors=True)
         logger.debug("removed %s", self.workdir)

@@ -28,6 +28,7 @@ import shutil
 import tempfile
 import threading
 import time
+import weakref
 from collections.abc import Callable, Collection, Generator, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -45,6 +46,7 @@ from videolisa.chat.events import (
     TurnEvent,
     TurnFailed,
 )
+from videolisa.chat.memory import release_freed_memory
 from videolisa.chat.messages import (
     INTERNAL_ERROR_MESSAGE,
     OPERATOR_ADVICE,
@@ -52,7 +54,7 @@ from videolisa.chat.messages import (
     hide_paths,
     out_of_memory_message,
 )
-from videolisa.chat.session import ChatSession, PreparedTurn
+from videolisa.chat.session import DEFAULT_MAX_QUESTION_CHARS, ChatSession, PreparedTurn
 from videolisa.chat.settings import SettingsForm, TurnSettings
 from videolisa.defaults import DEFAULT_MAX_TRACKS
 from videolisa.errors import ConfigError, UserInputError, VideoError, is_out_of_memory
@@ -68,12 +70,20 @@ from videolisa.inference.trackers import (
 from videolisa.inference.video_cache import VideoCache, content_key
 from videolisa.modeling.chat_template import Message
 from videolisa.modeling.tokenizer import FORCED_ANSWER
-from videolisa.outputs import ResultWriter, overlay_frame, redraw_overlay, zip_result
+from videolisa.outputs import (
+    ResultWriter,
+    folder_bytes,
+    overlay_frame,
+    redraw_overlay,
+    zip_result,
+)
 from videolisa.video import Video, VideoLimits, read_video
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_MEMORY = 512 * 2**20  # what the cache keeps for all videos together
+DEFAULT_MAX_DISK = 2 * 2**30  # result files of all conversations together
+DEFAULT_MAX_CONVERSATION_DISK = 256 * 2**20  # result files of one conversation
 Item = TypeVar("Item")
 Result = TypeVar("Result")
 
@@ -119,13 +129,20 @@ class ChatService:
         video_notice: Callable[[Video], str | None] | None = None,
         tracker_checkpoints: Mapping[str, str] | None = None,
         max_cached_videos: int = 8,
+        max_question_chars: int = DEFAULT_MAX_QUESTION_CHARS,
+        max_disk_bytes: int = DEFAULT_MAX_DISK,
+        max_conversation_disk_bytes: int = DEFAULT_MAX_CONVERSATION_DISK,
     ) -> None:
         """``encode``: the server's SAM options and default frame counts (None: the model's).
         ``max_memory_bytes``: all the cache may keep (frames, SAM embeddings and trackers'
         features of every video; None: no limit). ``video_notice`` may return a line to show
         with every answer about a video (e.g. that the model was not made for videos like it).
         ``tracker_checkpoints``: a checkpoint per registered tracker name where it is not the
-        tracker's default (loaded at the first turn that asks for it)."""
+        tracker's default (loaded at the first turn that asks for it). Questions longer than
+        ``max_question_chars`` are cut (a model trained on short questions wants less). Result
+        files (overlays, masks) of one conversation are kept within
+        ``max_conversation_disk_bytes`` and those of all within ``max_disk_bytes``: beyond them
+        the oldest results are removed (an answer's own result always stays)."""
         self.pipeline = pipeline
         self.video_notice = video_notice
         self.encode = replace(encode or EncodeSettings(), sam_memory_budget_bytes=max_memory_bytes)
@@ -137,6 +154,10 @@ class ChatService:
         )
         self.workdir_root = Path(workdir_root or tempfile.gettempdir())
         self.tracker_checkpoints = dict(tracker_checkpoints or {})
+        self.max_question_chars = max_question_chars
+        self.max_disk_bytes = max_disk_bytes
+        self.max_conversation_disk_bytes = max_conversation_disk_bytes
+        self._conversations: weakref.WeakSet[Conversation] = weakref.WeakSet()
         self._trackers = TrackerCache()
         self._model_lock = threading.Lock()
         frames = self.encode.frame_counts(pipeline.default_frames)
@@ -157,7 +178,26 @@ class ChatService:
     def open_conversation(self) -> Conversation:
         """A new conversation with its own temporary folder (removed by ``close``)."""
         self.workdir_root.mkdir(parents=True, exist_ok=True)
-        return Conversation(Path(tempfile.mkdtemp(prefix="videolisa-chat-", dir=self.workdir_root)))
+        folder = Path(tempfile.mkdtemp(prefix="videolisa-chat-", dir=self.workdir_root))
+        conversation = Conversation(folder, ChatSession(max_question_chars=self.max_question_chars))
+        self._conversations.add(conversation)
+        return conversation
+
+    def close(self, conversation: Conversation) -> None:
+        """End ``conversation`` and delete its files (its uploads and results)."""
+        self._conversations.discard(conversation)
+        conversation.close()
+
+    def close_idle(self, seconds: float) -> int:
+        """Close the conversations unused for ``seconds`` (not one that is answering); how
+        many."""
+        now = time.monotonic()
+        idle = [c for c in list(self._conversations) if now - c.last_used > seconds and not c.busy]
+        for conversation in idle:
+            self.close(conversation)
+        if idle:
+            logger.info("closed %d conversations idle for over %d s", len(idle), seconds)
+        return len(idle)
 
     def warm_up(self) -> None:
         """Run the model once on a tiny synthetic video (CLIP, SAM, the LLM, the mask decoder),
@@ -185,7 +225,8 @@ class ChatService:
         generator stops the turn at its next step.
         """
         state = _TurnState()
-        yield from self._guarded(self._turn(conversation, question, settings, state), state)
+        turn = self._turn(conversation, question, settings, state)
+        yield from self._guarded(self._using(conversation, turn), state)
 
     def segment(
         self, conversation: Conversation, video: str | Path, prompt: str, settings: TurnSettings
@@ -198,7 +239,7 @@ class ChatService:
         def work() -> Generator[TurnEvent, None, None]:
             cached = yield from self._load(Path(video), settings, state)
             yield from self._video_notices(cached)
-            session = ChatSession()
+            session = ChatSession(max_question_chars=self.max_question_chars)
             counter = self._position_counter(cached, settings)
             prepared = session.prepare(prompt, counter, self.pipeline.context_length)
             for notice in prepared.notices:
@@ -206,7 +247,7 @@ class ChatService:
             answer = yield from self._answer(cached, session, prepared, settings, state)
             yield (yield from self._write(conversation, cached, answer, settings, state))
 
-        yield from self._guarded(work(), state)
+        yield from self._guarded(self._using(conversation, work()), state)
 
     # ------------------------------------------------------------------ kept results
     def redraw(self, done: TurnDone, shown: Collection[int], opacity: float) -> Path:
@@ -238,6 +279,23 @@ class ChatService:
         return cached.video if cached is not None else read_video(done.video, self.limits)
 
     # ------------------------------------------------------------------------ one turn
+    @staticmethod
+    def _using(
+        conversation: Conversation, work: Generator[TurnEvent, None, None]
+    ) -> Generator[TurnEvent, None, None]:
+        """``work``, with ``conversation`` marked busy while it runs and used when it ends."""
+        if conversation.closed:
+            raise ConfigError(
+                "This conversation was closed (it was idle too long, or cleared).",
+                "Start again: attach the video with your question.",
+            )
+        conversation.busy = True
+        try:
+            yield from work
+        finally:
+            conversation.busy = False
+            conversation.last_used = time.monotonic()
+
     def _turn(
         self,
         conversation: Conversation,
@@ -433,6 +491,8 @@ class ChatService:
         except BaseException:  # no half-written result stays behind
             shutil.rmtree(folder, ignore_errors=True)
             raise
+        conversation.keep_result(folder, folder_bytes(folder))
+        self._keep_disk_bounds(conversation)
         return TurnDone(
             answer.text,
             answer.num_tracks,
@@ -445,6 +505,21 @@ class ChatService:
             tracks=tuple(TrackSummary(**track) for track in summary["tracks"]),
             seconds=summary["seconds"],
         )
+
+    def _keep_disk_bounds(self, latest: Conversation) -> None:
+        """Remove the oldest results of ``latest`` beyond its bound, then the oldest of all
+        conversations beyond the server's; the newest result of each conversation stays."""
+        while latest.result_bytes > self.max_conversation_disk_bytes and len(latest.results) > 1:
+            latest.remove_result(latest.results[0])
+        conversations = [c for c in list(self._conversations) if c.results]
+        total = sum(c.result_bytes for c in conversations)
+        while total > self.max_disk_bytes:
+            removable = [(c.results[0], c) for c in conversations if len(c.results) > 1]
+            if not removable:
+                break
+            oldest, owner = min(removable, key=lambda pair: pair[0].created)
+            owner.remove_result(oldest)
+            total -= oldest.nbytes
 
     def _locked(self, steps: Generator[Item, None, Result]) -> Generator[Item, None, Result]:
         """``steps`` with the model lock held while each step runs (not between steps, so a
@@ -485,6 +560,7 @@ class ChatService:
                 yield TurnFailed(INTERNAL_ERROR_MESSAGE, state.text)
         finally:
             turn.close()
+            release_freed_memory()
 
 
 def tracker_title(tracking: TrackingSettings) -> str:

@@ -7,10 +7,12 @@ messages go into the prompt.
 Limits, in the order :meth:`ChatSession.prepare` applies them:
 
 1. an empty or whitespace-only question is refused (:class:`~videolisa.errors.PromptError`);
-2. a question longer than ``max_question_chars`` is **truncated** (with a notice), so that a
-   pasted wall of text still gets an answer about its beginning instead of an error;
+2. a question longer than ``max_question_chars``, or too long to leave the answer its room
+   beside the video, is **truncated** (with a notice), so that a pasted wall of text still gets
+   an answer about its beginning instead of an error; such a turn is answered but not kept in
+   the history, so the questions after it are answered as if it had not been asked;
 3. the oldest complete turns are dropped until the prompt fits (:func:`fit_history`, with a
-   notice); if the (truncated) question alone does not fit, ``PromptError`` says by how much.
+   notice); if even the shortest question does not fit, ``PromptError`` says by how much.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from videolisa.modeling.chat_template import Message
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_QUESTION_CHARS = 4_000
+SHORTEST_CUT = 200  # a question is never cut to fewer characters than this
 
 PositionCounter = Callable[[list[Message]], int]
 """Positions a prompt of these messages takes (video tokens and any answer reserve included)."""
@@ -38,6 +41,7 @@ class PreparedTurn:
     history: list[Message]  # the completed turns that still fit, oldest first
     dropped_turns: int
     notices: list[str]  # user-facing lines (truncation, dropped turns); empty if none
+    truncated: bool = False  # the question was cut: the turn is not kept in the history
 
 
 @dataclass
@@ -69,16 +73,23 @@ class ChatSession:
         Raises:
             PromptError: the question is empty, or does not fit ``limit`` even alone.
         """
-        text, notice = clean_question(question, self.max_question_chars)
-        history, dropped = fit_history(self.history, text, count_positions, limit)
-        notices = [notice] if notice else []
+        text = clean_question(question)
+        cut = fit_question(text[: self.max_question_chars], count_positions, limit)
+        history, dropped = fit_history(self.history, cut, count_positions, limit)
+        notices = []
+        if len(cut) < len(text):
+            notices.append(truncation_notice(len(text), len(cut)))
         if dropped:
             notices.append(dropped_turns_notice(dropped))
-        return PreparedTurn(text, history, dropped, notices)
+        return PreparedTurn(cut, history, dropped, notices, truncated=len(cut) < len(text))
 
     def record_turn(self, prepared: PreparedTurn, answer: str) -> None:
         """Store a completed turn. The history becomes what the model saw (turns dropped to fit
-        stay dropped, so the notice is shown once) plus this question and ``answer``."""
+        stay dropped, so the notice is shown once) plus this question and ``answer`` (not a
+        truncated question's turn: it would throw the next answers off)."""
+        if prepared.truncated:
+            self.history = list(prepared.history)
+            return
         self.history = [
             *prepared.history,
             Message("user", prepared.question),
@@ -86,8 +97,8 @@ class ChatSession:
         ]
 
 
-def clean_question(question: str, max_chars: int = DEFAULT_MAX_QUESTION_CHARS) -> tuple[str, str]:
-    """The stripped question, cut to ``max_chars``, and a notice if it was cut (else "").
+def clean_question(question: str) -> str:
+    """The stripped question.
 
     Raises:
         PromptError: the question is empty or whitespace only.
@@ -95,12 +106,35 @@ def clean_question(question: str, max_chars: int = DEFAULT_MAX_QUESTION_CHARS) -
     text = question.strip()
     if not text:
         raise PromptError("The question is empty.", "Type a question about the video.")
-    if len(text) <= max_chars:
-        return text, ""
-    notice = (
-        f"Your question was {len(text):,} characters long; only the first {max_chars:,} were used."
+    return text
+
+
+def fit_question(question: str, count_positions: PositionCounter, limit: int) -> str:
+    """``question``, cut to the longest beginning that fits ``limit`` positions alone (with the
+    video and the answer's room), but never below :data:`SHORTEST_CUT` characters; the counts
+    grow with the length, so the cut is found by bisection."""
+
+    def fits(length: int) -> bool:
+        return count_positions([Message("user", question[:length])]) <= limit
+
+    if fits(len(question)) or len(question) <= SHORTEST_CUT:
+        return question
+    low, high = SHORTEST_CUT, len(question)  # fits(low) is assumed, fits(high) does not hold
+    while high - low > 1:
+        middle = (low + high) // 2
+        if fits(middle):
+            low = middle
+        else:
+            high = middle
+    return question[:low]
+
+
+def truncation_notice(length: int, kept: int) -> str:
+    """The user-facing line saying a question was cut and left out of the history."""
+    return (
+        f"Your question was {length:,} characters long; only the first {kept:,} were used, and "
+        "this turn is left out of the conversation so that it does not affect the next answers."
     )
-    return text[:max_chars], notice
 
 
 def fit_history(

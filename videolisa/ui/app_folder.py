@@ -17,6 +17,8 @@ import signal
 import tempfile
 from pathlib import Path
 
+from videolisa.outputs import folder_bytes
+
 logger = logging.getLogger(__name__)
 
 PREFIX = "videolisa-app-"
@@ -39,8 +41,9 @@ class AppFolder:
 
     @property
     def chats(self) -> Path:
-        """Where conversations keep their result files."""
-        return self.path / "chats"
+        """Where conversations keep their result files: inside Gradio's folder, so that Gradio
+        serves them without copying them (and without deleting them on its own schedule)."""
+        return self.gradio / "videolisa-chats"
 
     def remove(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)
@@ -67,18 +70,6 @@ def remove_stale_folders(root: Path) -> int:
     if removed:
         logger.info("removed %d folders of servers that are gone", removed)
     return removed
-
-
-def folder_bytes(folder: Path) -> int:
-    """Bytes of the files under ``folder`` (0 if it is gone)."""
-    total = 0
-    for path in folder.rglob("*"):
-        try:
-            if path.is_file():
-                total += path.stat().st_size
-        except OSError:  # removed meanwhile
-            continue
-    return total
 
 
 def _alive(pid: int) -> bool:

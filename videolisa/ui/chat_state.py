@@ -7,6 +7,7 @@ each turn starts (turn ``t`` here is turn ``t`` of the conversation), and the vi
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,26 +28,31 @@ class ChatState:
     question: str = ""
     views: dict[int, TurnView] = field(default_factory=dict)  # message index -> its answer
     selected: int | None = None  # the answer the frame viewer shows
+    # Stop asked for the running turn: it ends at its next step as a finished event (Gradio's
+    # own cancelling of a running event can leave an "Error" badge on the chat)
+    stop_asked: threading.Event = field(default_factory=threading.Event)
 
     @property
     def view(self) -> TurnView | None:
         """The last answer's view."""
         return self.views[max(self.views)] if self.views else None
 
-    def start_turn(self, files: list[str], question: str) -> None:
-        """Show the user's message (video first) and remember its video and question."""
+    def start_turn(self, files: list[str], question: str, uploads: bool = False) -> None:
+        """Show the user's message (video first) and remember its video and question;
+        ``uploads``: the files were just uploaded (the conversation takes them over)."""
+        self.stop_asked.clear()
         self.conversation.begin_turn()
         self.turn_starts.append(len(self.messages))
         for file in files:
-            self.conversation.attach(file)
-            self.messages.append({"role": "user", "content": {"path": file}})
+            path = self.conversation.attach(file, upload=uploads)
+            self.messages.append({"role": "user", "content": {"path": str(path)}})
         if question.strip():
             self.messages.append({"role": "user", "content": plain_text(question)})
         self.question = question
 
     def answer(self) -> TurnView:
         """A new assistant message for the waiting question; its view."""
-        view = TurnView()
+        view = TurnView(question=self.question.strip())
         self.messages.append({"role": "assistant", "content": view.content()})
         self.views[len(self.messages) - 1] = view
         return view
@@ -62,6 +68,11 @@ class ChatState:
             for offset, i in enumerate(refused):
                 del self.messages[i - offset]
             self.views = {(i - len(refused) if i > start else i): v for i, v in self.views.items()}
+
+    def refresh(self) -> None:
+        """Show every answer as it is now (results removed for the disk bounds say so)."""
+        for index, view in self.views.items():
+            self.messages[index] = {"role": "assistant", "content": view.content()}
 
     def turn_of(self, index: int) -> int | None:
         """The turn holding message ``index``, or None."""

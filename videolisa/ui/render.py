@@ -14,6 +14,7 @@ from videolisa.video import contour_color, track_color
 
 MARKDOWN_SYNTAX = re.compile(r"([\\`*_{}\[\]()#+\-.!|~$])")  # ">" and "<": html.escape
 LEADING_JOINS = re.compile(r"^(?:sure|yes|and|or|,|\s)+", re.IGNORECASE)
+PRONOUN_ONLY = re.compile(r"^(?:it|they|this|that|these|those|here)(?:\s+(?:is|are))?$", re.I)
 
 
 def plain_text(text: str) -> str:
@@ -66,9 +67,22 @@ def track_phrases(text: str) -> list[str]:
     return phrases
 
 
-def legend_html(text: str, tracks: Sequence[TrackSummary], num_frames: int) -> str:
-    """A table under an answer: each track's tag, the words it belongs to and its size."""
-    phrases = track_phrases(text)
+def track_words(text: str, question: str = "") -> list[str]:
+    """What each track of answer ``text`` is, in words: :func:`track_phrases`, where words that
+    only point ("it is") give way to the question (its first 40 characters)."""
+    asked = question if len(question) <= 40 else question[:39].rstrip() + "…"
+    return [
+        f"“{asked}”" if asked and PRONOUN_ONLY.match(phrase) else phrase
+        for phrase in track_phrases(text)
+    ]
+
+
+def legend_html(
+    text: str, tracks: Sequence[TrackSummary], num_frames: int, question: str = ""
+) -> str:
+    """A table under an answer: each track's tag, what it is in words (:func:`track_words`)
+    and its size on the frames."""
+    phrases = track_words(text, question)
     rows = []
     for summary in tracks:
         words = phrases[summary.track] if summary.track < len(phrases) else ""

@@ -20,6 +20,10 @@ STAGES = {
     "render": "Packing the masks",
 }
 STOPPED = "Stopped."
+REMOVED = (
+    "This answer's overlay and masks were removed to keep the server's disk use within its "
+    "bounds; ask again to make them."
+)
 
 
 @dataclass
@@ -33,6 +37,7 @@ class TurnView:
     done: TurnDone | None = None
     failed: TurnFailed | None = None
     stopped: bool = False
+    question: str = ""  # what was asked (for the legend)
     overlay: str | None = None  # the overlay shown (redrawn when tracks are hidden)
     shown: set[int] = field(default_factory=set)  # the tracks the overlay shows
     opacity: float = 0.5
@@ -74,10 +79,12 @@ class TurnView:
         done = self.done
         if done is None or not done.num_tracks:
             return text
+        if done.folder is not None and not done.folder.exists():
+            return f"{text}\n\n<em>{REMOVED}</em>"
         parts: list[Any] = [text]
         if self.overlay:
             parts.append({"path": self.overlay})
-        parts.append(legend_html(done.answer, done.tracks, done.num_frames))
+        parts.append(legend_html(done.answer, done.tracks, done.num_frames, self.question))
         if done.masks_zip:
             parts.append({"path": str(done.masks_zip)})
         return parts
