@@ -35,7 +35,7 @@ def _pipeline_emitting_tracks(golden_pipeline, encoded):
     settings = GenerationSettings(max_new_tokens=12)
     prompt = golden_pipeline.prompt_ids([Message("user", QUESTION)], True)
     first = drain(
-        generate_steps(golden_pipeline.model, prompt, encoded.video_tokens, -1, set(), settings)
+        generate_steps(golden_pipeline.model, prompt, encoded.llm_prefix, -1, set(), settings)
     ).token_ids
     token = max(set(first), key=first.count)
     pipeline = copy.copy(golden_pipeline)
@@ -57,13 +57,13 @@ def test_cached_generation_matches_a_forced_forward_pass(golden_pipeline, encode
     prompt = pipeline.prompt_ids([Message("user", QUESTION)], True)
     streamed: list[int] = []
     raw = drain(
-        generate_steps(pipeline.model, prompt, encoded.video_tokens, track, set(), settings),
+        generate_steps(pipeline.model, prompt, encoded.llm_prefix, track, set(), settings),
         streamed.append,
     )
     assert raw.token_ids == [track if t == token else t for t in first] == streamed
     assert len(raw.track_states) == first.count(token) >= 2
     forced = forced_answer_states(
-        pipeline.model, prompt + raw.token_ids, len(prompt), encoded.video_tokens, track
+        pipeline.model, prompt + raw.token_ids, len(prompt), encoded.llm_prefix, track
     )
     assert torch.allclose(raw.track_states, forced.track_states, atol=1e-4)
 

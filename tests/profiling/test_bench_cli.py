@@ -12,9 +12,11 @@ from videolisa.cli import main
 GB = 10**9
 STAGES = (
     "decode",
+    "clip_preprocess",
     "clip_encode",
     "llm_prefill",
     "generation",
+    "sam_resize",
     "sam_encode",
     "mask_decode",
     "render_encode",

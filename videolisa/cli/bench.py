@@ -8,6 +8,12 @@ import json
 import tempfile
 from pathlib import Path
 
+from videolisa.cli.bench_random import (
+    add_random_init_arguments,
+    check_random_init_unused,
+    parse_frame_size,
+    run_random_init,
+)
 from videolisa.cli.options import (
     add_frame_arguments,
     add_memory_arguments,
@@ -30,8 +36,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "memory each precision needs (from the model's config, no weights loaded).",
     )
     add_model_arguments(parser)
-    parser.add_argument("--frames", type=int, default=64, help="frames of the synthetic video")
-    parser.add_argument("--size", default="320x240", help="WIDTHxHEIGHT of the synthetic video")
+    parser.add_argument(
+        "--frames",
+        type=int,
+        default=None,
+        help="frames of the synthetic video (default 64; 300 with --random-init)",
+    )
+    parser.add_argument(
+        "--size",
+        default=None,
+        help="WIDTHxHEIGHT of the synthetic video (default 320x240; 1280x720 with --random-init)",
+    )
     add_frame_arguments(parser)
     add_memory_arguments(parser)
     parser.add_argument("--new-tokens", type=int, default=16, help="tokens to generate")
@@ -48,8 +63,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--config",
         default=None,
-        help="with --dry-run: a config.json to estimate instead of --model's",
+        help="with --dry-run: a config.json to estimate instead of --model's; with "
+        "--random-init: the architecture to build (default: the shared golden guess of the "
+        "published config)",
     )
+    add_random_init_arguments(parser)
     parser.add_argument(
         "--text-tokens", type=int, default=128, help="with --dry-run: text and answer tokens"
     )
@@ -67,7 +85,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    width, height = _parse_size(args.size)
+    if args.random_init:
+        return run_random_init(args)
+    check_random_init_unused(args)
+    args.frames = args.frames or 64
+    width, height = parse_frame_size(args.size or "320x240")
     if args.config is None and not _model_available(args.model):
         raise ConfigError(
             f"The bundled model {DEFAULT_MODEL} does not exist yet.",
@@ -117,10 +139,11 @@ def _dry_run(args: argparse.Namespace) -> dict:
     for part in estimate.weights:
         sizes = " ".join(f"{part.nbytes[p] / GB:7.2f}" for p in PRECISIONS)
         print(f"  {part.name:<22}{part.params / 1e9:8.3f}B {sizes}")
-    print(f"activations (GB), {args.frames} frames   float32 bfloat16")
+    width = max(len(part.name) for part in estimate.activations) + 1
+    print(f"{f'activations (GB), {args.frames} frames':<{width + 2}}float32 bfloat16")
     for part in estimate.activations:
         nbytes = part.nbytes
-        print(f"  {part.name:<34}{nbytes['float32'] / GB:7.2f} {nbytes['bfloat16'] / GB:8.2f}")
+        print(f"  {part.name:<{width}}{nbytes['float32'] / GB:7.2f} {nbytes['bfloat16'] / GB:8.2f}")
     print(
         "peak with bfloat16 activations (GB): "
         + ", ".join(f"{p} {estimate.total(p) / GB:.1f}" for p in PRECISIONS)
@@ -187,18 +210,6 @@ def _human(nbytes: int) -> str:
         if nbytes >= size:
             return f"{nbytes / size:.1f} {unit}"
     return f"{nbytes} B"
-
-
-def _parse_size(text: str) -> tuple[int, int]:
-    try:
-        width, height = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise ConfigError(
-            f"--size {text!r} is not WIDTHxHEIGHT.", "Use e.g. --size 320x240."
-        ) from None
-    if width < 16 or height < 16:
-        raise ConfigError(f"--size {text} is too small.", "Use at least 16x16.")
-    return width, height
 
 
 def _scaling_frames(text: str | None, frames: int) -> tuple[int, ...]:

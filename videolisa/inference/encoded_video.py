@@ -1,7 +1,8 @@
 """A video encoded once: sampled frames, CLIP video tokens and SAM embeddings of every frame.
 
-Every later question on the same video reuses this state and costs only the LLM and the mask
-decoder (SAM 2's ``init_state`` idea). The SAM embeddings live in a
+Every later question on the same video reuses this state and costs only the LLM on its own text
+(the LLM's keys and values of the prompt up to the video are kept after the first answer) and
+the mask decoder (SAM 2's ``init_state`` idea). The SAM embeddings live in a
 :class:`~videolisa.inference.sam_store.SamEmbeddingStore`, which keeps all of them while they
 fit in a memory budget and recomputes the rest chunk by chunk beyond it.
 """
@@ -16,10 +17,12 @@ import numpy as np
 import torch
 
 from videolisa.errors import ConfigError
+from videolisa.inference.generation import VideoPrefix
 from videolisa.inference.preprocess import FramePreprocessor
 from videolisa.inference.sam_store import FrameEncoder, SamEmbeddingStore, SamMemoryPlan
 from videolisa.inference.steps import StepProgress
 from videolisa.inference.trackers.features import TrackerFeatures
+from videolisa.modeling.device import synchronize
 from videolisa.modeling.videolisa import VideoLISAModel
 from videolisa.sampling import FrameSampling
 
@@ -64,12 +67,14 @@ class EncodedVideo:
 
     sampling: FrameSampling
     video_tokens: torch.Tensor  # (S + D * L, H) Sparse-Dense tokens for the LLM
+    llm_prefix: VideoPrefix  # the LLM's keys and values up to the video, kept after one answer
     sam: SamEmbeddingStore  # SAM image embeddings of sam_frames (kept or recomputed)
     resized_hw: tuple[int, int]  # frame size inside SAM's padded input
     original_hw: tuple[int, int]  # (H, W) of the frames
     num_frames: int  # T, the video's frames
     sam_frames: tuple[int, ...] | None = None  # the frame of each SAM embedding; None: all
-    seconds: dict[str, float] = field(default_factory=dict)  # time per stage
+    # seconds per stage: clip_preprocess, clip_encode, sam_resize, sam_encode (without resizes)
+    seconds: dict[str, float] = field(default_factory=dict)
     # trackers' image features of the frames, kept for follow-up questions (inference.trackers)
     tracker_features: TrackerFeatures = field(default_factory=TrackerFeatures)
 
@@ -89,18 +94,35 @@ class EncodedVideo:
 
     @property
     def nbytes(self) -> int:
-        """Memory held by the tensors, trackers' features included (for cache accounting)."""
+        """Memory held by the tensors, the LLM prefix and trackers' features included (for
+        cache accounting)."""
         tokens = self.video_tokens.numel() * self.video_tokens.element_size()
-        return tokens + self.sam.nbytes + self.tracker_features.nbytes
+        return tokens + self.llm_prefix.nbytes + self.sam.nbytes + self.tracker_features.nbytes
 
 
-def sam_frame_encoder(model: VideoLISAModel, preprocessor: FramePreprocessor) -> FrameEncoder:
-    """A function encoding (n, H, W, 3) uint8 frames into (n, C, e, e) SAM embeddings."""
+def sam_frame_encoder(
+    model: VideoLISAModel,
+    preprocessor: FramePreprocessor,
+    seconds: dict[str, float] | None = None,
+) -> FrameEncoder:
+    """A function encoding (n, H, W, 3) uint8 frames into (n, C, e, e) SAM embeddings; the
+    time spent resizing frames is added to ``seconds["sam_resize"]``.
+
+    On a GPU the resized frames go over in page-locked memory without waiting, so the CPU
+    resizes the next chunk while the GPU encodes this one; normalising happens on the device.
+    """
+    pinned = model.device.type == "cuda"
 
     @torch.inference_mode()
     def encode(frames: np.ndarray) -> torch.Tensor:
-        resized = preprocessor.sam_resized(frames)
-        images = model.sam.preprocess(resized.to(model.device, torch.float32))
+        start = time.perf_counter()
+        resized = preprocessor.sam_resized(frames, pin_memory=pinned)
+        if seconds is not None:
+            seconds["sam_resize"] = seconds.get("sam_resize", 0.0) + time.perf_counter() - start
+        # copied as the one (n, h, w, 3) buffer it is, then viewed channels-first again
+        channels_last = resized.permute(0, 2, 3, 1)
+        on_device = channels_last.to(model.device, non_blocking=pinned).permute(0, 3, 1, 2)
+        images = model.sam.preprocess(on_device.to(torch.float32))
         return model.sam_image_embeddings(images)
 
     return encode
@@ -131,9 +153,12 @@ def encode_video_steps(
     :mod:`videolisa.inference.steps`)."""
     seconds: dict[str, float] = {}
     start = time.perf_counter()
-    pixels = preprocessor.clip_pixels(frames[list(sampling.sparse)]).to(model.device)
-    features = model.clip_patch_features(pixels)
+    pixels = preprocessor.clip_pixels(frames, sampling.sparse)
+    seconds["clip_preprocess"] = time.perf_counter() - start
+    start = time.perf_counter()
+    features = model.clip_patch_features(pixels.to(model.device))
     video_tokens = model.video_tokens(features, sampling.dense)
+    synchronize(model.device)
     seconds["clip_encode"] = time.perf_counter() - start
     yield StepProgress("clip_encode", 1, 1)
 
@@ -147,19 +172,19 @@ def encode_video_steps(
         settings.sam_memory_budget_bytes,
     )
     store = yield from SamEmbeddingStore.build_steps(
-        encoded_frames, plan, sam_frame_encoder(model, preprocessor)
+        encoded_frames, plan, sam_frame_encoder(model, preprocessor, seconds)
     )
-    seconds["sam_encode"] = time.perf_counter() - start
+    synchronize(model.device)
+    seconds["sam_encode"] = time.perf_counter() - start - seconds.get("sam_resize", 0.0)
     height, width = int(frames.shape[1]), int(frames.shape[2])
     return EncodedVideo(
         sampling=sampling,
         video_tokens=video_tokens,
+        llm_prefix=VideoPrefix(video_tokens),
         sam=store,
-        resized_hw=preprocessor.sam_resize.get_preprocess_shape(
-            height, width, preprocessor.sam_resize.target_length
-        ),
+        resized_hw=preprocessor.resized_hw(height, width),
         original_hw=(height, width),
         num_frames=len(frames),
         sam_frames=sam_frames,
-        seconds=seconds,
+        seconds=dict(seconds),  # later recomputations (beyond the budget) do not count
     )

@@ -212,7 +212,7 @@ class VideoLISAPipeline:
             full = self.prompt_ids([*messages, Message("assistant", forced_answer)], False)
             # The answer's ids start after the prompt; the full prompt ends with <|end|>.
             raw = forced_answer_states(
-                self.model, full, len(prompt), encoded.video_tokens, self.tokenizer.track_token_id
+                self.model, full, len(prompt), encoded.llm_prefix, self.tokenizer.track_token_id
             )
             raw.token_ids = [t for t in raw.token_ids if t not in self.stop_ids]
             raw = raw.limit_tracks(settings.max_tracks, self.tokenizer.track_token_id)
@@ -224,7 +224,7 @@ class VideoLISAPipeline:
         steps = generate_steps(
             self.model,
             prompt,
-            encoded.video_tokens,
+            encoded.llm_prefix,
             self.tokenizer.track_token_id,
             self.stop_ids,
             settings,

@@ -37,3 +37,10 @@ def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
     if device.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     return torch.float16 if device.type == "mps" else torch.float32
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for the GPU's queued work, so that a measured stage's time is its own (a no-op on
+    a CPU)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)

@@ -22,12 +22,7 @@ def quantize_llm(
 ) -> int:
     """Replace every ``nn.Linear`` under ``llm_body`` (the decoder layers) in place with its
     bitsandbytes counterpart on ``device``. Returns how many layers were replaced."""
-    try:
-        import bitsandbytes as bnb
-    except ImportError as error:
-        raise ConfigError(
-            f"--load-{mode} needs bitsandbytes ({error}).", "pip install bitsandbytes"
-        ) from None
+    bnb = require_bitsandbytes(mode)
     targets = [
         (parent, name, child)
         for parent in llm_body.modules()
@@ -37,6 +32,18 @@ def quantize_llm(
     for parent, name, linear in targets:
         setattr(parent, name, _quantized(bnb, linear, mode, compute_dtype).to(device))
     return len(targets)
+
+
+def require_bitsandbytes(mode: Quantization):
+    """The bitsandbytes module; a :class:`ConfigError` naming ``--load-{mode}`` without it."""
+    try:
+        import bitsandbytes
+    except ImportError as error:
+        raise ConfigError(
+            f"--load-{mode} needs bitsandbytes, which is not installed ({error}).",
+            "pip install bitsandbytes",
+        ) from None
+    return bitsandbytes
 
 
 def _quantized(bnb, linear: nn.Linear, mode: Quantization, compute_dtype: torch.dtype) -> nn.Module:

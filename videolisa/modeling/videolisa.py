@@ -62,10 +62,19 @@ class VideoLISAModel(nn.Module):
     # ----------------------------------------------------------------- vision -> LLM tokens
     def clip_patch_features(self, pixel_values: torch.Tensor) -> torch.Tensor:
         """CLIP features of frames: (S, 3, P, P) normalised pixels -> (S, L, C) patch tokens
-        of layer ``mm_vision_select_layer`` without CLS (L = 576 for ViT-L/14 at 336 px)."""
-        tower_dtype = self.vision_tower.dtype
-        outputs = self.vision_tower(pixel_values.to(tower_dtype), output_hidden_states=True)
-        return outputs.hidden_states[self.config.mm_vision_select_layer][:, 1:]
+        of layer ``mm_vision_select_layer`` without CLS (L = 576 for ViT-L/14 at 336 px).
+
+        The layers after the selected one never reach the output, so they are not run (for
+        layer -2 of ViT-L/14's 24 that is one layer; the numbers are those of the whole
+        tower's hidden state)."""
+        encoder = _clip_encoder(self.vision_tower)
+        layers = encoder.layers
+        encoder.layers = layers[: self.config.mm_vision_select_layer % (len(layers) + 1)]
+        try:
+            outputs = self.vision_tower(pixel_values.to(self.vision_tower.dtype))
+        finally:
+            encoder.layers = layers
+        return outputs.last_hidden_state[:, 1:]
 
     def video_tokens(
         self, patch_features: torch.Tensor, dense_positions: Sequence[int]
@@ -127,3 +136,9 @@ class VideoLISAModel(nn.Module):
         """(T, 1, 4e, 4e) logits -> (T, H, W) logits at the frame's original size."""
         masks = self.sam.postprocess_masks(low_res_masks.float(), resized_hw, original_hw)
         return masks[:, 0]
+
+
+def _clip_encoder(tower: CLIPVisionModel) -> nn.Module:
+    """The encoder (its ``layers``) of a CLIP vision tower; older transformers releases nest it
+    under ``vision_model``."""
+    return getattr(tower, "vision_model", tower).encoder

@@ -144,7 +144,15 @@ def estimate_memory(
     sam = model.config.sam
     side = sam.embedding_side
     sam_batch = min(sam_batch, num_frames)
-    clip_states = num_sparse * (patches + 1) * vision.hidden_size * (vision.num_hidden_layers + 1)
+    # the layer being run: its input, normed input and output states and the MLP's inner states
+    # (the layers' outputs are not kept: only the selected layer's is)
+    layer_width = 3 * vision.hidden_size + vision.intermediate_size
+    clip_states = num_sparse * (patches + 1) * layer_width
+    # kept with the encoded video (inference.generation.VideoPrefix); a sliding-window cache
+    # holds the last window - 1 positions
+    video_positions = num_sparse + num_dense * patches
+    window = getattr(llm, "sliding_window", None)
+    kept_positions = min(video_positions, window - 1) if window else video_positions
     activations = [  # (name, elements, transient)
         ("SAM embeddings, all frames", num_frames * sam.prompt_embed_dim * side * side, False),
         # segment-anything's global attention materialises the scores and their softmax.
@@ -153,9 +161,14 @@ def estimate_memory(
             2 * sam_batch * sam.encoder_num_heads * side**4,
             True,
         ),
-        (f"CLIP hidden states, {num_sparse} frames", clip_states, True),
+        (f"CLIP layer activations, {num_sparse} frames", clip_states, True),
         (
-            f"LLM KV cache, {sequence} positions",
+            f"LLM keys/values up to the video, {kept_positions} positions (kept)",
+            2 * llm.num_hidden_layers * kept_positions * kv_heads * head_dim,
+            False,
+        ),
+        (
+            f"LLM KV cache of an answer, {sequence} positions",
             2 * llm.num_hidden_layers * sequence * kv_heads * head_dim,
             True,
         ),

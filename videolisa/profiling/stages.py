@@ -1,6 +1,7 @@
 """Time every stage of a chat turn on a synthetic video with a loaded pipeline.
 
-First turn: decode + CLIP/SAM encode + answer + masks + overlay render on an uncached video.
+First turn: decode + CLIP/SAM encode (preprocessing timed apart) + answer + masks + overlay
+render on an uncached video.
 Follow-up: a second question on the cached :class:`EncodedVideo` (answer + masks + render),
 and the same follow-up with caching off (decode and encode again, as the published code does).
 Mask decoding is timed batched (one decoder call per chunk of frames) and per frame (one call
@@ -181,9 +182,11 @@ def run_benchmark(
     num_sparse = len(encoded.sampling.sparse)
     stages = {
         "decode": Stage(clock.seconds["decode"], total, "frames"),
+        "clip_preprocess": Stage(encoded.seconds["clip_preprocess"], num_sparse, "frames"),
         "clip_encode": Stage(encoded.seconds["clip_encode"], num_sparse, "frames"),
         "llm_prefill": Stage(prefill_s, pipeline.sequence_length(prompt, encoded), "tokens"),
         "generation": Stage(generation_s, settings.max_new_tokens - 1, "tokens"),
+        "sam_resize": Stage(encoded.seconds["sam_resize"], encoded.sam.plan.kept_frames, "frames"),
         "sam_encode": Stage(encoded.seconds["sam_encode"], encoded.sam.plan.kept_frames, "frames"),
         "mask_decode": Stage(clock.seconds["mask_decode"], total * num_tracks, "frames"),
         "render_encode": Stage(clock.seconds["render"], total, "frames"),
@@ -276,7 +279,7 @@ def _generation_times(
     steps = generate_steps(
         pipeline.model,
         prompt,
-        encoded.video_tokens,
+        encoded.llm_prefix,
         pipeline.tokenizer.track_token_id,
         stop_ids=set(),
         settings=GenerationSettings(max_new_tokens=new_tokens),

@@ -23,7 +23,6 @@ def synthetic_video(num_frames: int, height: int, width: int) -> np.ndarray:
     frames[:] = np.broadcast_to(ramp * np.float32([0.6, 0.7, 1.0]), (height, width, 3)).astype(
         np.uint8
     )
-    rows, cols = np.ogrid[:height, :width]
     side = min(height, width)
     for index, (colour, size, (sx, sy), cycles) in enumerate(_SHAPES):
         radius = max(2.0, size * side / 2)
@@ -31,9 +30,16 @@ def synthetic_video(num_frames: int, height: int, width: int) -> np.ndarray:
             angle = 2 * np.pi * cycles * t / max(num_frames, 1)
             cx = sx * width + 0.2 * width * np.cos(angle)
             cy = sy * height + 0.2 * height * np.sin(angle)
+            # only the shape's bounding box is tested (pixels outside it are never inside)
+            top, left = max(0, int(np.floor(cy - radius))), max(0, int(np.floor(cx - radius)))
+            bottom = min(height, int(np.ceil(cy + radius)) + 1)
+            right = min(width, int(np.ceil(cx + radius)) + 1)
+            if top >= bottom or left >= right:
+                continue
+            rows, cols = np.ogrid[top:bottom, left:right]
             if index % 2:
                 inside = (rows - cy) ** 2 + (cols - cx) ** 2 <= radius**2
             else:
                 inside = (np.abs(rows - cy) <= radius) & (np.abs(cols - cx) <= radius)
-            frames[t][inside] = COLOURS[colour]
+            frames[t, top:bottom, left:right][inside] = COLOURS[colour]
     return frames

@@ -146,7 +146,7 @@ def visual_features(
     (indices into the dense frames, default all) limits SAM and so the mask losses to some."""
     device = model.device
     sampling = example.sampling
-    pixels = preprocessor.clip_pixels(example.frames[list(sampling.sparse)]).to(device)
+    pixels = preprocessor.clip_pixels(example.frames, sampling.sparse).to(device)
     video_tokens = model.video_tokens(model.clip_patch_features(pixels), sampling.dense)
     dense = sampling.dense_frames
     mask_frames = tuple(dense[i] for i in mask_positions) if mask_positions else tuple(dense)
