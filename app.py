@@ -48,6 +48,9 @@ CSS = """
   white-space: nowrap;
 }
 table.legend { margin-top: 4px; font-size: 0.9em; }
+#original img, #overlaid img {  /* small frames fill the viewer, pixels kept sharp */
+  width: 100%; height: 100%; object-fit: contain; image-rendering: pixelated;
+}
 table.legend td { padding: 2px 8px 2px 0; border: none; }
 #model-card p { margin: 0; }
 @media (max-width: 640px) {  /* phones: the input and the examples on the first screen */
@@ -324,8 +327,12 @@ def build_demo(
             shown = gr.CheckboxGroup(label="Tracks shown", elem_id="shown")
             frame = gr.Slider(0, 1, 0, step=1, label="Frame", elem_id="frame")
             with gr.Row():
-                original = gr.Image(label="Frame", interactive=False, elem_id="original")
-                overlaid = gr.Image(label="With the masks", interactive=False, elem_id="overlaid")
+                original = gr.Image(
+                    label="Frame", interactive=False, height=320, elem_id="original"
+                )
+                overlaid = gr.Image(
+                    label="With the masks", interactive=False, height=320, elem_id="overlaid"
+                )
         with gr.Accordion("Settings", open=False, elem_id="settings"):
             controls = {name: _control(gr, setting) for name, setting in form.fields.items()}
 

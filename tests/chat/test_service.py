@@ -407,3 +407,30 @@ def test_hiding_tracks_and_viewing_frames_need_no_model(
     assert not mask.any() or not np.array_equal(original[mask], overlay[mask])
     with pytest.raises(ConfigError, match="Frame 6 is not in the video"):
         service.frame_pair(done, 6, {0}, 0.5)
+
+
+def test_a_video_too_large_with_its_frames_keeps_its_encoding(golden_pipeline, tmp_path, frames):
+    """Decoded frames take the most memory; without room for them the encoding is kept, and a
+    follow-up question reads the frames again but encodes nothing."""
+    from videolisa.chat.service import ChatService
+
+    probe = ChatService(golden_pipeline, workdir_root=tmp_path / "probe")
+    one = probe.open_conversation()
+    one.attach(frames)
+    run(probe, one, "Where is the object?")
+    (cached,) = [probe.cache.get(key) for key in probe.cache._entries]
+    budget = cached.encoded.nbytes + 1000  # the encoding fits, the frames do not
+    service = ChatService(golden_pipeline, workdir_root=tmp_path / "chats", max_memory_bytes=budget)
+    conversation = service.open_conversation()
+    conversation.attach(frames)
+    run(service, conversation, "Where is the object?")
+    (kept,) = [service.cache.get(key) for key in service.cache._entries]
+    assert kept.video is None and service.cache.total_bytes <= budget
+    calls = []
+    encode = golden_pipeline.encode_steps
+    golden_pipeline.encode_steps = lambda *a, **k: calls.append(1) or encode(*a, **k)
+    try:
+        events = run(service, conversation, "And now?")
+    finally:
+        del golden_pipeline.encode_steps
+    assert isinstance(events[-1], TurnDone) and events[-1].num_frames == 6 and calls == []

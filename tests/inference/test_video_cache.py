@@ -64,14 +64,15 @@ def test_replacing_a_key_updates_its_size():
     assert (store.get("a"), len(store), store.total_bytes) == (Blob("a2", 50), 1, 50)
 
 
-def test_oversized_entry_is_not_stored_and_logged(caplog):
+def test_an_oversized_entry_is_not_stored_and_put_says_so():
     store = cache(max_bytes=100)
-    store.put("small", Blob("small", 10))
-    store.put("huge", Blob("huge", 101))
+    assert store.put("small", Blob("small", 10))
+    assert not store.put("huge", Blob("huge", 101))
     assert store.get("huge") is None
     assert store.get("small") is not None
     assert (len(store), store.total_bytes) == (1, 10)
-    assert "exceed" in caplog.text
+    assert not store.put("small", Blob("small", 200))  # grown too large: dropped
+    assert (len(store), store.total_bytes) == (0, 0)
 
 
 def test_clear():

@@ -56,3 +56,19 @@ def test_frame_counts_default_to_the_models_own(tiny, tmp_path):
     frames = np.zeros((10, 64, 64, 3), dtype=np.uint8)
     encoded = reloaded.encode(frames)
     assert len(encoded.sampling.sparse) == 6 and len(encoded.sampling.dense) == 3
+
+
+def test_the_llm_comes_from_its_text_config_and_the_template_from_the_checkpoint(tiny):
+    import json
+
+    from transformers import Phi3ForCausalLM
+
+    from videolisa.modeling.config import transformers4_sliding_window
+
+    config = json.loads((tiny.folder / "config.json").read_text())
+    assert config["videolisa_chat_template"] == "phi3_instruct"  # recorded on save
+    pipeline = tiny
+    assert type(pipeline.model.llm) is Phi3ForCausalLM  # AutoModelForCausalLM's choice
+    assert pipeline.template.name == "phi3_instruct"
+    assert transformers4_sliding_window({"sliding_window": 2047}) == {"sliding_window": 2048}
+    assert transformers4_sliding_window({"sliding_window": None}) == {"sliding_window": None}

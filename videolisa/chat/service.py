@@ -94,12 +94,13 @@ class CachedVideo:
 
     key: str
     path: Path
-    video: Video
+    video: Video | None  # None in the cache when only the encoding fits: frames are read again
     encoded: EncodedVideo
 
     @property
     def nbytes(self) -> int:
-        return int(self.video.frames.nbytes) + self.encoded.nbytes
+        frames = int(self.video.frames.nbytes) if self.video is not None else 0
+        return frames + self.encoded.nbytes
 
 
 @dataclass
@@ -276,7 +277,9 @@ class ChatService:
     def _video_of(self, done: TurnDone) -> Video:
         """The decoded video of an answer: from the cache, else read again."""
         cached = self.cache.get(done.video_key) if done.video_key else None
-        return cached.video if cached is not None else read_video(done.video, self.limits)
+        if cached is not None and cached.video is not None:
+            return cached.video
+        return read_video(done.video, self.limits)
 
     # ------------------------------------------------------------------------ one turn
     @staticmethod
@@ -356,6 +359,9 @@ class ChatService:
         encode = replace(self.encode, num_sparse=frames[0], num_dense=frames[1])
         key = content_key(path, *frames, extra=self.pipeline.description)
         cached = self.cache.get(key)
+        if cached is not None and cached.video is None:  # only the encoding was kept
+            yield state.progress("decode", 0, 1)
+            cached = replace(cached, video=read_video(path, self.limits))
         if cached is not None:
             state.video = cached.video
             return cached
@@ -375,8 +381,18 @@ class ChatService:
         # the content key, not the file name: names of uploads can be private too
         logger.info("encoded %s (%d frames): %s", key[:12], video.num_frames, encoded.seconds)
         cached = CachedVideo(key, path, video, encoded)
-        self.cache.put(key, cached)
+        self._keep(cached)
         return cached
+
+    def _keep(self, cached: CachedVideo) -> None:
+        """Keep ``cached`` (measured again: answers and trackers add to an encoding) within the
+        cache's budget; where it is too large with its frames, its encoding alone (the frames
+        are read again from the file, which costs no model time)."""
+        kept = self.cache.put(cached.key, cached)
+        if not kept and cached.video is not None:
+            kept = self.cache.put(cached.key, replace(cached, video=None))
+        if not kept:
+            logger.debug("%s is not kept: its encoding alone exceeds --max-memory", cached.key[:12])
 
     def _position_counter(self, cached: CachedVideo, settings: TurnSettings):
         """Positions a prompt of given messages takes with this video and the answer's room."""
@@ -424,6 +440,7 @@ class ChatService:
             raise
         session.record_turn(prepared, answer.text)
         state.text = answer.text
+        self._keep(cached)  # the answer kept the LLM's keys and values of the video with it
         if answer.track_limit_hit:
             limit = settings.generation.max_tracks
             yield Notice(
@@ -480,7 +497,7 @@ class ChatService:
                 yield state.progress("masks", 0, video.num_frames)
                 for chunk in self._locked(masks):
                     writer.add(chunk.frames, chunk.masks)
-                    self.cache.refresh(cached.key)  # its trackers' features may have grown
+                    self._keep(cached)  # its trackers' features may have grown
                     yield state.progress("masks", chunk.frames.stop, video.num_frames)
                 decode = time.perf_counter() - start - writer.render_seconds
                 summary = writer.finish(

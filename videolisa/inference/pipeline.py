@@ -102,11 +102,12 @@ class VideoLISAPipeline:
         dtype: str = "auto",
         device: str = "auto",
         quantization: Quantization | None = None,
-        template: str = "phi3_instruct",
+        template: str | None = None,
         attn_implementation: str = "sdpa",
     ) -> VideoLISAPipeline:
         """Load ``model`` (hub id or folder) on ``device`` in ``dtype``; with ``quantization``
-        the LLM's linear layers are 4- or 8-bit."""
+        the LLM's linear layers are 4- or 8-bit. ``template`` names the chat template (default:
+        the one the checkpoint records, else the published ``phi3_instruct``)."""
         target = resolve_device(device)
         compute_dtype = resolve_dtype(dtype, target)
         checkpoint = load_model(model, vision_tower, compute_dtype, attn_implementation)
@@ -117,6 +118,7 @@ class VideoLISAPipeline:
         mode = f", {quantization} LLM" if quantization else ""
         precision = f"{str(compute_dtype).removeprefix('torch.')}{mode}"
         description = f"{model} ({precision} on {target})"
+        template = template or checkpoint.model.config.chat_template
         return cls(checkpoint, ChatTemplate.load(template), target, description, precision)
 
     @property

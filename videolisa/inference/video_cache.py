@@ -120,41 +120,25 @@ class VideoCache(Generic[V]):
             self._entries.move_to_end(key)
             return entry[0]
 
-    def put(self, key: str, value: V) -> None:
-        """Store ``value`` as the most recently used, evicting the least recently used entries
-        until both bounds hold. A value larger than ``max_bytes`` alone is not stored."""
+    def put(self, key: str, value: V) -> bool:
+        """Store ``value`` as the most recently used (measured now), evicting the least recently
+        used entries until both bounds hold. A value larger than ``max_bytes`` alone is not
+        stored (and an older value under ``key`` is dropped): False."""
         size = self._sized(value)
         with self._lock:
             self._remove(key)
             if size > self.max_bytes:
-                logger.warning(
+                logger.debug(
                     "not caching %s: %d bytes exceed the cache's %d", key[:12], size, self.max_bytes
                 )
-                return
+                return False
             self._entries[key] = (value, size)
             self._total += size
             while len(self._entries) > self.max_entries or self._total > self.max_bytes:
                 oldest = next(iter(self._entries))
                 self._remove(oldest)
                 logger.debug("evicted %s", oldest[:12])
-
-    def refresh(self, key: str) -> None:
-        """Measure the entry under ``key`` again (its value may have grown) and evict the least
-        recently used others until both bounds hold; an entry now larger than ``max_bytes``
-        alone is dropped. Nothing happens for a key not in the cache."""
-        with self._lock:
-            entry = self._entries.get(key)
-            if entry is None:
-                return
-            size = self._sized(entry[0])
-            self._entries[key] = (entry[0], size)
-            self._total += size - entry[1]
-            if size > self.max_bytes:
-                self._remove(key)
-            while self._total > self.max_bytes:
-                oldest = next(iter(self._entries))
-                self._remove(oldest)
-                logger.debug("evicted %s", oldest[:12])
+        return True
 
     def get_or_create(self, key: str, factory: Callable[[], V]) -> V:
         """The value under ``key``, made by ``factory`` if missing. Threads asking for the same

@@ -12,12 +12,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from transformers import Phi3Config
+from transformers import AutoConfig, PretrainedConfig
 
 from videolisa.errors import CheckpointError
 from videolisa.modeling.sam import SamArchitecture
 
 PUBLISHED_FRAMES = (32, 4)  # (sparse, dense) frames of the published checkpoint
+LLM_MODEL_TYPE = "phi3"  # the language model of LLaVA-Phi-3 (transformers' model type)
+DEFAULT_CHAT_TEMPLATE = "phi3_instruct"  # modeling/templates/<name>.json
 SUPPORTED_PROJECTORS = ("mlp2x_gelu",)
 SUPPORTED_SELECT_FEATURES = ("patch",)
 
@@ -50,6 +52,7 @@ class VideoLISAConfig:
     out_dim: int = 256  # size of the <TRK> prompt embedding = SAM's prompt_embed_dim
     track_token: str | None = None  # None: the tokenizer's one non-special added token
     default_frames: tuple[int, int] = PUBLISHED_FRAMES  # (sparse, dense) it was trained with
+    chat_template: str = DEFAULT_CHAT_TEMPLATE  # the template it was trained with
 
     def __post_init__(self) -> None:
         projector = self.raw.get("mm_projector_type", "mlp2x_gelu")
@@ -113,6 +116,7 @@ class VideoLISAConfig:
             out_dim=int(raw.get("out_dim", shapes["model.text_hidden_fcs.0.2.weight"][0])),
             track_token=raw.get("track_token"),
             default_frames=_default_frames(raw),
+            chat_template=str(raw.get("videolisa_chat_template", DEFAULT_CHAT_TEMPLATE)),
         )
 
     @classmethod
@@ -137,22 +141,18 @@ class VideoLISAConfig:
             out_dim=int(raw.get("out_dim", sam.prompt_embed_dim)),
             track_token=raw.get("track_token"),
             default_frames=_default_frames(raw),
+            chat_template=str(raw.get("videolisa_chat_template", DEFAULT_CHAT_TEMPLATE)),
         )
 
-    def llm_config(self, attn_implementation: str = "sdpa") -> Phi3Config:
-        """The Phi-3 config of the language model, with the published sliding-window rule.
-
-        transformers 4 (which the checkpoint was trained with) lets a query at position i attend
-        keys [i - w, i], w + 1 keys; transformers 5 attends [i - w + 1, i]. Passing w + 1 gives
-        back the trained behaviour (golden case 3 checks it).
-        """
+    def llm_config(self, attn_implementation: str = "sdpa") -> PretrainedConfig:
+        """The config of the language model (:data:`LLM_MODEL_TYPE`, for
+        ``AutoModelForCausalLM.from_config``): the checkpoint's text fields, adapted to the
+        transformers version that runs it (:func:`transformers4_sliding_window`)."""
         values = {k: v for k, v in self.raw.items() if not k.startswith(_LLAVA_KEYS)}
         for key in ("architectures", "model_type", "auto_map", "_name_or_path", "torch_dtype"):
             values.pop(key, None)
         values["vocab_size"] = self.vocab_size
-        if values.get("sliding_window") is not None:
-            values["sliding_window"] = int(values["sliding_window"]) + 1
-        config = Phi3Config(**values)
+        config = AutoConfig.for_model(LLM_MODEL_TYPE, **transformers4_sliding_window(values))
         config._attn_implementation = attn_implementation
         return config
 
@@ -168,7 +168,19 @@ class VideoLISAConfig:
         out["frames_sparse"], out["frames_dense"] = self.default_frames
         if self.track_token is not None:
             out["track_token"] = self.track_token
+        out["videolisa_chat_template"] = self.chat_template
         return out
+
+
+def transformers4_sliding_window(values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` with the sliding window the checkpoint was trained with.
+
+    transformers 4 (which the published checkpoint was trained with) lets a query at position i
+    attend keys [i - w, i], w + 1 keys; transformers 5 attends [i - w + 1, i]. Passing w + 1
+    gives back the trained behaviour (golden case 3 checks it)."""
+    if values.get("sliding_window") is None:
+        return values
+    return {**values, "sliding_window": int(values["sliding_window"]) + 1}
 
 
 def _default_frames(raw: Mapping[str, Any]) -> tuple[int, int]:

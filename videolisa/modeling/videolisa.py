@@ -1,7 +1,8 @@
 """The VideoLISA model: CLIP, projector, Phi-3 LLM, ``<TRK>`` head and SAM, wired together.
 
-Each part is the library's own class (transformers' ``CLIPVisionModel`` and
-``Phi3ForCausalLM``, segment-anything's ``Sam``); this module owns only the projector, the
+Each part is the library's own class (transformers' ``CLIPVisionModel`` and the LLM
+``AutoModelForCausalLM`` builds from the checkpoint's text config, Phi-3's, segment-anything's
+``Sam``); this module owns only the projector, the
 ``<TRK>`` head and the glue: Sparse-Dense video tokens, splicing them into the prompt, and
 decoding one prompt embedding against every frame (One-Token-Seg-All).
 """
@@ -12,7 +13,7 @@ from collections.abc import Sequence
 
 import torch
 from torch import nn
-from transformers import CLIPVisionConfig, CLIPVisionModel, Phi3ForCausalLM
+from transformers import AutoModelForCausalLM, CLIPVisionConfig, CLIPVisionModel
 
 from videolisa.modeling.config import VideoLISAConfig
 from videolisa.modeling.sam import build_sam
@@ -36,7 +37,7 @@ class VideoLISAModel(nn.Module):
         self.mm_projector = nn.Sequential(
             nn.Linear(config.mm_hidden_size, hidden), nn.GELU(), nn.Linear(hidden, hidden)
         )
-        self.llm = Phi3ForCausalLM(config.llm_config(attn_implementation))
+        self.llm = AutoModelForCausalLM.from_config(config.llm_config(attn_implementation))
         self.text_hidden_fcs = nn.Sequential(
             nn.Linear(hidden, hidden),
             nn.ReLU(inplace=True),
