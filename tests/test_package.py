@@ -1,5 +1,6 @@
 """The package installs with ``pip install .`` and works outside the repository, its data files
-included; ``import videolisa`` stays light until a public name is used."""
+(the bundled model, the app's examples) included; ``import videolisa`` stays light until a
+public name is used."""
 
 from __future__ import annotations
 
@@ -29,15 +30,30 @@ def test_pip_install_then_import_outside_the_repository(tmp_path):
     check = (
         "import videolisa, pathlib\n"
         "from videolisa import VideoLISAPipeline, EncodeSettings\n"
+        "from videolisa.defaults import DEFAULT_MODEL, EXAMPLES_DIR, EXAMPLES_FILE\n"
         "from videolisa.modeling.chat_template import ChatTemplate\n"
         "assert ChatTemplate.load().name == 'phi3_instruct'\n"
+        "assert (DEFAULT_MODEL / 'config.json').is_file() and EXAMPLES_FILE.is_file()\n"
         "print(pathlib.Path(videolisa.__file__).parent)\n"
+        "print(EXAMPLES_DIR / 'shapes.mp4')\n"
     )
     done = subprocess.run(
         [str(python), "-c", check], cwd=tmp_path, capture_output=True, text=True, timeout=300
     )
     assert done.returncode == 0, done.stderr
-    assert Path(done.stdout.strip()).is_relative_to(site_packages)  # not this checkout
+    package, example = done.stdout.split()
+    assert Path(package).is_relative_to(site_packages)  # not this checkout
+    assert Path(example).is_relative_to(site_packages)
+
+    out = tmp_path / "star"  # the installed command on the installed model, outside the checkout
+    segment = [str(env / "bin" / "videolisa"), "segment", "--video", example]
+    segment += ["--prompt", "Can you segment the star?", "--out", str(out)]
+    done = subprocess.run(
+        segment, cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert (out / "result.json").is_file() and (out / "overlay.mp4").is_file()
 
 
 def test_the_public_names():
