@@ -15,10 +15,9 @@ import logging
 import os
 import threading
 import time
-import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from videolisa.cli.options import (
     add_frame_arguments,
@@ -33,7 +32,6 @@ from videolisa.defaults import EXAMPLES_DIR, MODEL_ENV
 if TYPE_CHECKING:
     import gradio as gr
 
-    from videolisa.chat.events import TurnEvent
     from videolisa.chat.models import ModelChoice
     from videolisa.chat.service import ChatService
     from videolisa.chat.settings import Setting
@@ -87,210 +85,14 @@ def build_demo(
     ``session_seconds`` is closed with its files."""
     import gradio as gr
 
-    from videolisa.chat.events import TurnDone, TurnFailed
-    from videolisa.errors import UserInputError
-    from videolisa.ui.chat_state import ChatState
+    from videolisa.ui.api import OUTPUTS, ApiEndpoints
+    from videolisa.ui.chat_events import ChatEvents, Sessions
     from videolisa.ui.examples import load_examples
-    from videolisa.ui.render import track_words, tracks_json, typed_text
-    from videolisa.ui.turn_view import TurnView
 
-    gpu = _zero_gpu()
     form = service.form
-    # by Gradio session, so that a closed tab frees its files at once
-    sessions: weakref.WeakValueDictionary[str, ChatState] = weakref.WeakValueDictionary()
-
-    def new_state(request: gr.Request | None = None) -> ChatState:
-        state = ChatState(service.open_conversation())
-        if request is not None and request.session_hash:
-            sessions[request.session_hash] = state
-        return state
-
-    def close(state: ChatState | None) -> None:
-        if state is not None:
-            service.close(state.conversation)
-
-    def closed_tab(request: gr.Request) -> None:
-        close(sessions.pop(request.session_hash, None))
-
-    def add_message(
-        message: dict[str, Any], state: ChatState | None, request: gr.Request, uploads=True
-    ):
-        """Show the user's message; a blank message without a file changes nothing."""
-        state = state or new_state(request)
-        files, question = message.get("files") or [], message.get("text") or ""
-        if not files and not question.strip():
-            return gr.MultimodalTextbox(value=None), state.messages, state, False
-        state.start_turn(files, question, uploads=uploads)
-        box = gr.MultimodalTextbox(value=None, interactive=False, submit_btn=False, stop_btn=True)
-        return box, state.messages, state, True
-
-    def add_example(selected: gr.SelectData, state: ChatState | None, request: gr.Request):
-        example = selected.value or {}
-        files = [f["path"] if isinstance(f, dict) else f for f in example.get("files") or []]
-        message = {"text": example.get("text"), "files": files}
-        return add_message(message, state, request, uploads=False)
-
-    @gpu
-    def respond(state: ChatState | None, go: bool, **values: Any) -> Iterator[tuple]:
-        """Stream the answer to the waiting question into a new assistant message."""
-        if state is None or not go:
-            yield (state.messages if state else []), state
-            return
-        state.refresh()
-        view = state.answer()
-        try:
-            settings = form.settings(values)
-        except UserInputError as error:
-            view.apply(TurnFailed(str(error)))
-            state.show(view)
-            yield state.messages, state
-            return
-        view.opacity = settings.display.opacity
-        turn = service.run_turn(state.conversation, state.question, settings)
-        try:
-            for event in turn:
-                if state.stop_asked.is_set():
-                    break  # Stop: the turn ends here, at its next step
-                view.apply(event)
-                state.show(view)
-                yield state.messages, state
-        finally:
-            turn.close()  # a closed tab closes this generator; the turn stops at its next step
-        if state.stop_asked.is_set():
-            view.stop()
-            state.show(view)
-            yield state.messages, state
-
-    def stopped(state: ChatState | None):
-        """Stop: the running turn ends at its next step; the answer so far stays, marked as
-        stopped."""
-        box = gr.MultimodalTextbox(interactive=True, submit_btn=True, stop_btn=False)
-        if state is None:
-            return [], box
-        state.stop_asked.set()
-        view = state.view
-        if view is not None and not view.finished:
-            view.stop()
-            state.show(view)
-        return state.messages, box
-
-    def clear(state: ChatState | None):
-        if state is not None:
-            state.stop_asked.set()
-        close(state)
-        box = gr.MultimodalTextbox(value=None, interactive=True, stop_btn=False)
-        return [], None, box, gr.Group(visible=False)
-
-    def undo(state: ChatState | None):
-        if state is None:
-            return [], gr.MultimodalTextbox()
-        question = state.undo()
-        return state.messages, gr.MultimodalTextbox(value={"text": question, "files": []})
-
-    def edit(edited: gr.EditData, state: ChatState | None):
-        index = edited.index[0] if isinstance(edited.index, list | tuple) else edited.index
-        value = edited.value if isinstance(edited.value, str) else str(edited.value)
-        if state is None or not state.edit(index, typed_text(value)):
-            return (state.messages if state else []), state, False
-        return state.messages, state, True
-
-    def retry(state: ChatState | None):
-        if state is None or not state.retry():
-            return (state.messages if state else []), state, False
-        return state.messages, state, True
-
-    # ---------------------------------------------------------------- the frame viewer
-    def panel(state: ChatState | None, index: int | None = None):
-        """The frame viewer of answer ``index`` (default the last one with masks)."""
-        hidden = (gr.Group(visible=False), gr.skip(), gr.skip(), gr.skip(), gr.skip(), state)
-        if state is None:
-            return hidden
-        answers = {i: v for i, v in state.views.items() if v.done and v.done.num_tracks}
-        if index is None:
-            index = max(answers, default=None)
-        view = answers.get(index)
-        if view is None:
-            return hidden
-        state.selected = index
-        done = view.done
-        phrases = track_words(done.answer, view.question)
-        choices = [
-            (f"track {t}" + (f": {phrases[t]}" if t < len(phrases) and phrases[t] else ""), t)
-            for t in range(done.num_tracks)
-        ]
-        middle = done.num_frames // 2
-        original, overlay = service.frame_pair(done, middle, view.shown, view.opacity)
-        return (
-            gr.Group(visible=True),
-            gr.CheckboxGroup(choices=choices, value=sorted(view.shown)),
-            gr.Slider(
-                0, max(done.num_frames - 1, 1), middle, step=1, interactive=done.num_frames > 1
-            ),
-            original,
-            overlay,
-            state,
-        )
-
-    def select_answer(selected: gr.SelectData, state: ChatState | None):
-        index = selected.index[0] if isinstance(selected.index, list | tuple) else selected.index
-        return panel(state, index)
-
-    def show_tracks(shown: list[int], frame: float, state: ChatState | None):
-        """Redraw the selected answer's overlay with only the tracks ``shown`` (no model)."""
-        view = state.views.get(state.selected) if state else None
-        if view is None or view.done is None:
-            return gr.skip(), gr.skip(), state
-        view.shown = set(shown)
-        view.overlay = str(service.redraw(view.done, view.shown, view.opacity))
-        state.show(view)
-        _, overlay = service.frame_pair(view.done, int(frame), view.shown, view.opacity)
-        return state.messages, overlay, state
-
-    def show_frame(frame: float, state: ChatState | None):
-        view = state.views.get(state.selected) if state else None
-        if view is None or view.done is None:
-            return gr.skip(), gr.skip()
-        return service.frame_pair(view.done, int(frame), view.shown, view.opacity)
-
-    # --------------------------------------------------------------------------- API
-    def api_chat(message: str, video: str | None = None, state=None, **values: Any):
-        """API: one chat turn (with a new video, or about the conversation's video); streams
-        the answer as plain text, then its tracks, overlay, masks zip and notices."""
-        state = state or new_state()
-        settings = _checked(values)
-        if video:
-            state.conversation.attach(video, upload=True)
-        yield from _api_stream(service.run_turn(state.conversation, message, settings), state)
-
-    def api_segment(video: str | None, prompt: str, state=None, **values: Any):
-        """API: answer ``prompt`` about ``video`` with a mask (the chat's history is not used)."""
-        if not video:
-            raise gr.Error("Give a video or image file.", print_exception=False)
-        state = state or new_state()
-        settings = _checked({**values, "always_mask": True})
-        owned = state.conversation.adopt(video)
-        yield from _api_stream(service.segment(state.conversation, owned, prompt, settings), state)
-
-    def _checked(values: dict[str, Any]):
-        try:
-            return form.settings(values)
-        except UserInputError as error:
-            raise gr.Error(str(error), print_exception=False) from None
-
-    def _api_stream(events: Iterator["TurnEvent"], state: ChatState):
-        view = TurnView()
-        try:
-            for event in events:
-                view.apply(event)
-                if isinstance(event, TurnFailed):  # the service logged it once
-                    raise gr.Error(event.message, print_exception=False)
-                done = event if isinstance(event, TurnDone) else None
-                overlay = str(done.overlay) if done and done.overlay else None
-                masks = str(done.masks_zip) if done and done.masks_zip else None
-                tracks = tracks_json(done.tracks) if done else []
-                yield view.text, tracks, overlay, masks, view.notices, state
-        finally:
-            events.close()
+    sessions = Sessions(service)
+    events = ChatEvents(service, sessions, _zero_gpu())
+    api = ApiEndpoints(service, sessions)
 
     # -------------------------------------------------------------------- components
     examples = load_examples(toy)
@@ -300,7 +102,7 @@ def build_demo(
             "each object the answer points at is segmented on every frame.</p>\n\n" + card,
             elem_id="model-card",
         )
-        state = gr.State(None, time_to_live=session_seconds, delete_callback=close)
+        state = gr.State(None, time_to_live=session_seconds, delete_callback=sessions.close)
         go = gr.State(False)
         chatbot = gr.Chatbot(
             label="Chat",
@@ -345,14 +147,9 @@ def build_demo(
                 name: gr.JSON(json.dumps(value), label=name)
                 for name, value in form.defaults.items()
             }
-            api_outputs = [
-                gr.Textbox(label="answer"),
-                gr.JSON(label="tracks"),
-                gr.File(label="overlay"),
-                gr.File(label="masks_zip"),
-                gr.JSON(label="notices"),
-                state,
-            ]
+            kinds = (gr.Textbox, gr.JSON, gr.File, gr.File, gr.JSON)
+            api_outputs = [kind(label=label) for kind, label in zip(kinds, OUTPUTS, strict=True)]
+            api_outputs.append(state)
             api_chat_button = gr.Button("chat")
             api_segment_button = gr.Button("segment")
 
@@ -361,15 +158,15 @@ def build_demo(
         model_slot = {"concurrency_limit": 1, "concurrency_id": "model"}
         turn_inputs = [box, chatbot, state, go]
         starts = [
-            box.submit(add_message, [box, state], turn_inputs, **private),
-            chatbot.example_select(add_example, [state], turn_inputs, **private),
-            chatbot.retry(retry, [state], [chatbot, state, go], **private),
-            chatbot.edit(edit, [state], [chatbot, state, go], **private),
+            box.submit(events.add_message, [box, state], turn_inputs, **private),
+            chatbot.example_select(events.add_example, [state], turn_inputs, **private),
+            chatbot.retry(events.retry, [state], [chatbot, state, go], **private),
+            chatbot.edit(events.edit, [state], [chatbot, state, go], **private),
         ]
         viewer = [frames, shown, frame, original, overlaid, state]
         for start in starts:
             turn = start.then(None, js=SHOW_LAST_ANSWER).then(
-                respond,
+                events.respond,
                 [state, go],
                 [chatbot, state],
                 inputs_kwargs=controls,
@@ -377,21 +174,23 @@ def build_demo(
                 api_visibility="private",
                 **model_slot,
             )
-            turn.then(_restore_box, None, box, **private).then(
-                panel, [state], viewer, **private
+            turn.then(events.restore_box, None, box, **private).then(
+                events.viewer, [state], viewer, **private
             ).then(None, js=SHOW_LAST_ANSWER)
-        box.stop(stopped, [state], [chatbot, box], **private)
-        chatbot.clear(clear, [state], [chatbot, state, box, frames], **private)
-        chatbot.undo(undo, [state], [chatbot, box], **private).then(
-            panel, [state], viewer, **private
+        box.stop(events.stop, [state], [chatbot, box], **private)
+        chatbot.clear(events.clear, [state], [chatbot, state, box, frames], **private)
+        chatbot.undo(events.undo, [state], [chatbot, box], **private).then(
+            events.viewer, [state], viewer, **private
         )
-        chatbot.select(select_answer, [state], viewer, **private)
-        shown.input(show_tracks, [shown, frame, state], [chatbot, overlaid, state], **private)
-        frame.release(show_frame, [frame, state], [original, overlaid], **private)
-        demo.unload(closed_tab)
+        chatbot.select(events.select_answer, [state], viewer, **private)
+        shown.input(
+            events.show_tracks, [shown, frame, state], [chatbot, overlaid, state], **private
+        )
+        frame.release(events.show_frame, [frame, state], [original, overlaid], **private)
+        demo.unload(sessions.closed_tab)
 
         api_chat_button.click(
-            api_chat,
+            api.chat,
             [api_message, api_video, state],
             api_outputs,
             inputs_kwargs=api_settings,
@@ -399,7 +198,7 @@ def build_demo(
             **model_slot,
         )
         api_segment_button.click(
-            api_segment,
+            api.segment,
             [api_video, api_prompt, state],
             api_outputs,
             inputs_kwargs={k: v for k, v in api_settings.items() if k != "always_mask"},
@@ -420,12 +219,6 @@ def _control(gr, setting: "Setting"):
     )
 
 
-def _restore_box():
-    import gradio as gr
-
-    return gr.MultimodalTextbox(interactive=True, submit_btn=True, stop_btn=False)
-
-
 def _close_idle_conversations(service: "ChatService", seconds: int) -> None:
     """Close conversations idle for ``seconds``, checked every few seconds in the background
     (Gradio keeps a session whose connection closed for an hour, whatever its time to live)."""
@@ -433,7 +226,7 @@ def _close_idle_conversations(service: "ChatService", seconds: int) -> None:
     def sweep() -> None:
         while True:
             time.sleep(min(seconds, 10))
-            service.close_idle(seconds)
+            service.conversations.close_idle(seconds)
 
     threading.Thread(target=sweep, name="close-idle-conversations", daemon=True).start()
 

@@ -66,7 +66,7 @@ def service(golden_pipeline, tmp_path):
 @pytest.fixture
 def conversation(service, golden_dir):
     """A conversation with the golden frames attached, closed after the test."""
-    conversation = service.open_conversation()
+    conversation = service.conversations.open()
     conversation.attach(golden_dir / "frames")
     yield conversation
     conversation.close()

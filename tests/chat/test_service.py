@@ -44,7 +44,7 @@ def test_two_turns_on_one_video_encode_it_once(service, conversation, encode_cal
     second = run(service, conversation, "And where is it now?", GENERATE)
 
     assert len(encode_calls) == 1
-    assert len(service.cache) == 1
+    assert len(service.videos.cache) == 1
     stages = [p.stage for p in first if isinstance(p, Progress)]
     assert stages[:2] == ["decode", "encode"] and stages[-1] == "render"
     assert "masks" in stages
@@ -84,7 +84,7 @@ def test_masks_zip_has_the_layout_of_segment_out(service, conversation, frames):
 
 
 def test_an_image_gets_an_image_overlay(service, frames):
-    conversation = service.open_conversation()
+    conversation = service.conversations.open()
     conversation.attach(sorted(frames.glob("*.png"))[0])
     done = run(service, conversation, "Where is the object?")[-1]
     assert done.overlay.name == "overlay.png"
@@ -142,7 +142,7 @@ def test_out_of_memory_names_the_cause_and_keeps_the_text(
 
 
 def test_a_bad_upload_is_refused_once_and_the_previous_video_stays(service, tmp_path):
-    conversation = service.open_conversation()
+    conversation = service.conversations.open()
     missing = run(service, conversation, "Where?")[-1]
     assert missing == TurnFailed("No video yet. Attach a video or an image to your message.")
     good = tmp_path / "uploads" / "3f2a" / "good"
@@ -179,7 +179,7 @@ def test_history_trimmed_to_the_context_with_a_notice(
     for question in ("Where is the object?", "Where is it now?", "And now?"):
         run(service, conversation, question)
     key = content_key(frames, 4, 1, golden_pipeline.description)
-    encoded = service.cache.get(key).encoded
+    encoded = service.videos.cache.get(key).encoded
     messages = conversation.session.history[-2:]
     ids = golden_pipeline.prompt_ids(
         [*messages, Message("user", "Last one?"), Message("assistant", "Sure, <TRK>.")], False
@@ -214,7 +214,7 @@ def test_answers_are_cut_at_the_track_limit_with_a_notice(golden_pipeline, tmp_p
     from videolisa.chat.service import ChatService
 
     service = ChatService(golden_pipeline, workdir_root=tmp_path, max_tracks=0)
-    conversation = service.open_conversation()
+    conversation = service.conversations.open()
     conversation.attach(frames)
     settings = service.form.settings({"frames_sparse": 4, "frames_dense": 1, "always_mask": True})
     assert settings.generation.max_tracks == 0  # the server's limit
@@ -241,7 +241,7 @@ def test_a_notice_about_the_video_comes_with_every_answer(golden_pipeline, tmp_p
         return "Not a video this model knows."
 
     service = ChatService(golden_pipeline, workdir_root=tmp_path, video_notice=notice)
-    conversation = service.open_conversation()
+    conversation = service.conversations.open()
     conversation.attach(frames)
     events = run(service, conversation, "Where is the object?")
     assert Notice("Not a video this model knows.") in events and seen == [6]
@@ -254,7 +254,7 @@ def test_a_stopped_turn_frees_the_model_and_the_next_turn_works(service, convers
         if isinstance(event, Progress) and event.stage == "encode":
             break
     turn.close()
-    assert len(service.cache) == 0 and not service._model_lock.locked()
+    assert len(service.videos.cache) == 0 and not service.model_lock.locked()
 
     turn = service.run_turn(conversation, "Where is the object?", GENERATE)
     text = ""
@@ -263,7 +263,7 @@ def test_a_stopped_turn_frees_the_model_and_the_next_turn_works(service, convers
             text += event.text
             break
     turn.close()
-    assert not service._model_lock.locked()
+    assert not service.model_lock.locked()
     assert conversation.session.history[-1] == Message("assistant", f"{text.strip()} …")
 
     turn = service.run_turn(conversation, "Where is the object?", FORCED)
@@ -271,7 +271,7 @@ def test_a_stopped_turn_frees_the_model_and_the_next_turn_works(service, convers
         if isinstance(event, Progress) and event.stage == "masks":
             break
     turn.close()
-    assert not service._model_lock.locked()
+    assert not service.model_lock.locked()
     assert not any(conversation.workdir.glob("turn-*/overlay.mp4"))
     assert conversation.session.history[-1] == Message("assistant", "Sure, <TRK>.")
 
@@ -303,7 +303,7 @@ def test_the_app_encodes_with_its_sam_options(golden_dir, tmp_path, monkeypatch,
     monkeypatch.setattr(app, "build_demo", build_demo)
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     app.main([*golden_model_args(golden_dir), "--sam-batch", "2", "--max-memory", "16kB"])
-    conversation = services[0].open_conversation()
+    conversation = services[0].conversations.open()
     conversation.attach(golden_dir / "frames")
     settings = TurnSettings(EncodeSettings(4, 2), always_mask=True)
     assert isinstance(list(services[0].run_turn(conversation, "Where?", settings))[-1], TurnDone)
@@ -322,7 +322,7 @@ def test_a_refined_turn_carries_the_masks_over_time_with_sam2(golden_pipeline, t
     service = ChatService(
         golden_pipeline, workdir_root=tmp_path, tracker_checkpoints={"sam2": str(sam2)}
     )
-    conversation = service.open_conversation()
+    conversation = service.conversations.open()
     conversation.attach(frames)
     refined = TurnSettings(EncodeSettings(4, 2), always_mask=True, refine="sam2")
     events = run(service, conversation, "Where is the object?", refined)
@@ -333,10 +333,10 @@ def test_a_refined_turn_carries_the_masks_over_time_with_sam2(golden_pipeline, t
     with zipfile.ZipFile(done.masks_zip) as archive:
         assert json.loads(archive.read("result.json"))["mode"] == "refine_sam2"
         assert len([n for n in archive.namelist() if n.startswith("masks/0/")]) == 6
-    cached = service.cache.get(content_key(frames, 4, 2, golden_pipeline.description))
+    cached = service.videos.cache.get(content_key(frames, 4, 2, golden_pipeline.description))
     features = cached.encoded.tracker_features.get(str(sam2))
     assert features.kept_frames == 6  # a follow-up pays only for tracking
-    assert service.cache.total_bytes == cached.nbytes  # the features are counted
+    assert service.videos.cache.total_bytes == cached.nbytes  # the features are counted
     conversation.close()
 
 
@@ -367,7 +367,7 @@ def test_result_files_stay_within_the_disk_bounds(golden_pipeline, tmp_path, fra
     from videolisa.ui.turn_view import REMOVED, TurnView
 
     probe = ChatService(golden_pipeline, workdir_root=tmp_path / "probe")
-    one = probe.open_conversation()
+    one = probe.conversations.open()
     one.attach(frames)
     size = folder_bytes(run(probe, one, "Where?")[-1].folder)
     service = ChatService(
@@ -376,7 +376,7 @@ def test_result_files_stay_within_the_disk_bounds(golden_pipeline, tmp_path, fra
         max_conversation_disk_bytes=int(2.5 * size),  # two results per conversation
         max_disk_bytes=int(3.5 * size),  # three in all
     )
-    first, second = service.open_conversation(), service.open_conversation()
+    first, second = service.conversations.open(), service.conversations.open()
     views = []
     for conversation in (first, first, first, second, second):
         conversation.attach(frames)
@@ -415,17 +415,17 @@ def test_a_video_too_large_with_its_frames_keeps_its_encoding(golden_pipeline, t
     from videolisa.chat.service import ChatService
 
     probe = ChatService(golden_pipeline, workdir_root=tmp_path / "probe")
-    one = probe.open_conversation()
+    one = probe.conversations.open()
     one.attach(frames)
     run(probe, one, "Where is the object?")
-    (cached,) = [probe.cache.get(key) for key in probe.cache._entries]
+    (cached,) = [probe.videos.cache.get(key) for key in probe.videos.cache._entries]
     budget = cached.encoded.nbytes + 1000  # the encoding fits, the frames do not
     service = ChatService(golden_pipeline, workdir_root=tmp_path / "chats", max_memory_bytes=budget)
-    conversation = service.open_conversation()
+    conversation = service.conversations.open()
     conversation.attach(frames)
     run(service, conversation, "Where is the object?")
-    (kept,) = [service.cache.get(key) for key in service.cache._entries]
-    assert kept.video is None and service.cache.total_bytes <= budget
+    (kept,) = [service.videos.cache.get(key) for key in service.videos.cache._entries]
+    assert kept.video is None and service.videos.cache.total_bytes <= budget
     calls = []
     encode = golden_pipeline.encode_steps
     golden_pipeline.encode_steps = lambda *a, **k: calls.append(1) or encode(*a, **k)

@@ -153,7 +153,7 @@ def masks_in(masks_zip: Path) -> list[np.ndarray]:
 
 @pytest.mark.parametrize("name", sorted(WORKS))
 def test_service_segments_unusual_media(name, media, service):
-    conversation = service.open_conversation()
+    conversation = service.conversations.open()
     conversation.attach(media(name))
     done = list(service.run_turn(conversation, "Where is the square?", SETTINGS))[-1]
     assert isinstance(done, TurnDone), done
@@ -164,7 +164,7 @@ def test_service_segments_unusual_media(name, media, service):
 def test_service_refuses_bad_media_and_keeps_the_conversation(media, service, golden_dir):
     """Every bad file in turn in one conversation: a one-line refusal each, the history as it
     was, and the good video answered again afterwards."""
-    conversation = service.open_conversation()
+    conversation = service.conversations.open()
     good = media("one_frame.mp4")
     conversation.attach(good)
     assert isinstance(list(service.run_turn(conversation, "Where?", SETTINGS))[-1], TurnDone)

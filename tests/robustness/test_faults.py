@@ -38,7 +38,7 @@ def test_out_of_memory_while_encoding(service, conversation, monkeypatch, caplog
         "smaller video, or fewer frames (Settings)."
     )
     assert "--load-4bit" in caplog.text  # advice for the operator goes to the log
-    assert len(service.cache) == 0 and conversation.session.history == []
+    assert len(service.videos.cache) == 0 and conversation.session.history == []
     monkeypatch.undo()
     assert isinstance(turn(service, conversation), TurnDone)
 

@@ -28,8 +28,8 @@ def test_eight_conversations_share_a_bounded_cache(golden_pipeline, square_video
         max_memory_bytes=MAX_ENTRIES * one_video_bytes,
         max_cached_videos=MAX_ENTRIES,
     )
-    cache = service.cache
-    conversations = [service.open_conversation() for _ in videos]
+    cache = service.videos.cache
+    conversations = [service.conversations.open() for _ in videos]
     results: dict[int, object] = {}
     observed: list[tuple[int, int]] = []
     running = threading.Event()

@@ -51,6 +51,7 @@ class Conversation:
     pending: Path | None = None
     folders: int = 0  # result folders made so far
     uploads: int = 0  # uploads taken over so far
+    adopted: set[Path] = field(default_factory=set)  # the uploads taken over
     marks: list[TurnMark] = field(default_factory=list)  # one per turn begun, in order
     results: list[StoredResult] = field(default_factory=list)  # on disk, oldest first
     last_used: float = field(default_factory=time.monotonic)
@@ -65,8 +66,9 @@ class Conversation:
 
     def adopt(self, upload: str | Path) -> Path:
         """Make an uploaded file this conversation's own: a hard link in its folder (deleted
-        with it); the upload itself is removed unless something else links to it. The new
-        path (``upload`` itself where it cannot be linked)."""
+        with it). The upload itself goes when the conversation closes, unless another
+        conversation has taken it over too (the same bytes uploaded twice share one file). The
+        new path (``upload`` itself where it cannot be linked)."""
         source = Path(upload).resolve()
         self.uploads += 1
         target = self.workdir / "uploads" / f"{self.uploads:03d}-{source.name}"
@@ -75,10 +77,7 @@ class Conversation:
             os.link(source, target)
         except OSError:  # another file system, or gone: use it where it is
             return source
-        if source.stat().st_nlink == 2:  # the upload and our link
-            source.unlink(missing_ok=True)
-            with contextlib.suppress(OSError):  # its folder, if now empty
-                source.parent.rmdir()
+        self.adopted.add(source)
         return target
 
     def begin_turn(self) -> int:
@@ -123,7 +122,14 @@ class Conversation:
         logger.info("removed a result of %d bytes to stay within the disk bounds", result.nbytes)
 
     def close(self) -> None:
-        """Delete this conversation's files; later turns are refused."""
+        """Delete this conversation's files, and the uploads it took over that no other
+        conversation holds; later turns are refused."""
         self.closed = True
         shutil.rmtree(self.workdir, ignore_errors=True)
+        for upload in self.adopted:
+            with contextlib.suppress(OSError):  # gone already
+                if upload.stat().st_nlink == 1:  # only the upload itself is left
+                    upload.unlink()
+                    with contextlib.suppress(OSError):  # its folder, if now empty
+                        upload.parent.rmdir()
         logger.debug("removed %s", self.workdir)

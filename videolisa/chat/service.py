@@ -1,10 +1,10 @@
 """One chat turn end to end, for the app and its API: video in, text deltas and result files out.
 
 UI-free: the app turns the events of :meth:`ChatService.run_turn` into chat messages, the service
-knows nothing of Gradio. It owns the pipeline, the trackers and the video cache shared by every
-conversation (so a follow-up question, or the same video sent through the API, is not encoded
-again); everything it keeps per video (decoded frames, SAM embeddings, trackers' features)
-counts toward one memory budget.
+knows nothing of Gradio. It owns the pipeline, its lock, the trackers
+(:mod:`~videolisa.chat.refinement`), the videos shared by every conversation
+(:mod:`~videolisa.chat.videos`: a follow-up question, or the same video sent through the API,
+is not encoded again) and the open conversations (:mod:`~videolisa.chat.conversations`).
 
 A turn is a generator that runs in the caller's thread, one bounded step at a time (a batch of
 frames, one token, a chunk of masks): closing it (the app's Stop button, Clear, a closed tab)
@@ -14,29 +14,30 @@ turn is bounded: at most ``generation.max_tracks`` tracks per answer, at most
 frames at a time.
 
 service = ChatService(pipeline, VideoLimits(max_frames=600))
-conversation = service.open_conversation()
+conversation = service.conversations.open()
 conversation.attach("cat.mp4")
 for event in service.run_turn(conversation, "Where is the cat?", service.form.settings()):
     ...  # Notice, TextDelta, Progress, then TurnDone or TurnFailed
-conversation.close()
+service.conversations.close(conversation)
 """
 
 from __future__ import annotations
 
 import logging
 import shutil
-import tempfile
-import threading
 import time
-import weakref
 from collections.abc import Callable, Collection, Generator, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TypeVar
 
 import numpy as np
 
 from videolisa.chat.conversation import Conversation
+from videolisa.chat.conversations import (
+    DEFAULT_MAX_CONVERSATION_DISK,
+    DEFAULT_MAX_DISK,
+    ConversationStore,
+)
 from videolisa.chat.events import (
     Notice,
     Progress,
@@ -54,53 +55,23 @@ from videolisa.chat.messages import (
     hide_paths,
     out_of_memory_message,
 )
+from videolisa.chat.model_lock import ModelLock
+from videolisa.chat.refinement import Refinement
 from videolisa.chat.session import DEFAULT_MAX_QUESTION_CHARS, ChatSession, PreparedTurn
 from videolisa.chat.settings import SettingsForm, TurnSettings
+from videolisa.chat.videos import DEFAULT_MAX_MEMORY, CachedVideo, VideoStore
 from videolisa.defaults import DEFAULT_MAX_TRACKS
 from videolisa.errors import ConfigError, UserInputError, VideoError, is_out_of_memory
-from videolisa.inference.encoded_video import EncodedVideo, EncodeSettings
+from videolisa.inference.encoded_video import EncodeSettings
 from videolisa.inference.generation import GenerationSettings
 from videolisa.inference.pipeline import Answer, VideoLISAPipeline
-from videolisa.inference.trackers import (
-    REGISTRY,
-    TrackerCache,
-    TrackingSettings,
-    mask_mode,
-)
-from videolisa.inference.video_cache import VideoCache, content_key
+from videolisa.inference.trackers import mask_mode
 from videolisa.modeling.chat_template import Message
 from videolisa.modeling.tokenizer import FORCED_ANSWER
-from videolisa.outputs import (
-    ResultWriter,
-    folder_bytes,
-    overlay_frame,
-    redraw_overlay,
-    zip_result,
-)
-from videolisa.video import Video, VideoLimits, read_video
+from videolisa.outputs import ResultWriter, folder_bytes, overlay_frame, redraw_overlay, zip_result
+from videolisa.video import Video, VideoLimits
 
 logger = logging.getLogger(__name__)
-
-DEFAULT_MAX_MEMORY = 512 * 2**20  # what the cache keeps for all videos together
-DEFAULT_MAX_DISK = 2 * 2**30  # result files of all conversations together
-DEFAULT_MAX_CONVERSATION_DISK = 256 * 2**20  # result files of one conversation
-Item = TypeVar("Item")
-Result = TypeVar("Result")
-
-
-@dataclass(frozen=True)
-class CachedVideo:
-    """A decoded video (for overlays) with its encoding (for the model) and its cache key."""
-
-    key: str
-    path: Path
-    video: Video | None  # None in the cache when only the encoding fits: frames are read again
-    encoded: EncodedVideo
-
-    @property
-    def nbytes(self) -> int:
-        frames = int(self.video.frames.nbytes) if self.video is not None else 0
-        return frames + self.encoded.nbytes
 
 
 @dataclass
@@ -117,7 +88,7 @@ class _TurnState(TurnStage):
 
 
 class ChatService:
-    """Runs chat turns and API calls on one pipeline, with a video cache shared by all users."""
+    """Runs chat turns and API calls on one pipeline, with videos shared by all users."""
 
     def __init__(
         self,
@@ -135,78 +106,43 @@ class ChatService:
         max_conversation_disk_bytes: int = DEFAULT_MAX_CONVERSATION_DISK,
     ) -> None:
         """``encode``: the server's SAM options and default frame counts (None: the model's).
-        ``max_memory_bytes``: all the cache may keep (frames, SAM embeddings and trackers'
-        features of every video; None: no limit). ``video_notice`` may return a line to show
+        ``max_memory_bytes``: all it keeps of the videos it was asked about (None: no limit;
+        :class:`~videolisa.chat.videos.VideoStore`). ``video_notice`` may return a line to show
         with every answer about a video (e.g. that the model was not made for videos like it).
         ``tracker_checkpoints``: a checkpoint per registered tracker name where it is not the
-        tracker's default (loaded at the first turn that asks for it). Questions longer than
-        ``max_question_chars`` are cut (a model trained on short questions wants less). Result
-        files (overlays, masks) of one conversation are kept within
-        ``max_conversation_disk_bytes`` and those of all within ``max_disk_bytes``: beyond them
-        the oldest results are removed (an answer's own result always stays)."""
+        tracker's default. Conversations' folders, question limit and disk bounds:
+        :class:`~videolisa.chat.conversations.ConversationStore`."""
         self.pipeline = pipeline
         self.video_notice = video_notice
-        self.encode = replace(encode or EncodeSettings(), sam_memory_budget_bytes=max_memory_bytes)
-        self.max_memory_bytes = max_memory_bytes
-        self.limits = limits or VideoLimits()
-        self.cache: VideoCache[CachedVideo] = VideoCache(
-            max_entries=max_cached_videos,
-            max_bytes=max_memory_bytes if max_memory_bytes is not None else 1 << 62,
+        self.model_lock = ModelLock()
+        self.videos = VideoStore(
+            pipeline,
+            self.model_lock,
+            encode or EncodeSettings(),
+            limits or VideoLimits(),
+            max_memory_bytes,
+            max_cached_videos,
         )
-        self.workdir_root = Path(workdir_root or tempfile.gettempdir())
-        self.tracker_checkpoints = dict(tracker_checkpoints or {})
-        self.max_question_chars = max_question_chars
-        self.max_disk_bytes = max_disk_bytes
-        self.max_conversation_disk_bytes = max_conversation_disk_bytes
-        self._conversations: weakref.WeakSet[Conversation] = weakref.WeakSet()
-        self._trackers = TrackerCache()
-        self._model_lock = threading.Lock()
-        frames = self.encode.frame_counts(pipeline.default_frames)
+        self.conversations = ConversationStore(
+            workdir_root, max_question_chars, max_disk_bytes, max_conversation_disk_bytes
+        )
+        self.refinement = Refinement(tracker_checkpoints)
         self.form = SettingsForm(
-            frames=frames,
+            frames=self.videos.encode.frame_counts(pipeline.default_frames),
             context_length=pipeline.context_length,
             tokens_per_dense_frame=pipeline.tokens_per_dense_frame,
             max_tracks=max_tracks,
-            trackers=[(self.tracker_label(name), name) for name in REGISTRY],
+            trackers=self.refinement.choices,
         )
-
-    def tracker_label(self, name: str) -> str:
-        """What the app calls tracker ``name``: its title and checkpoint's name."""
-        entry = REGISTRY[name]
-        checkpoint = self.tracker_checkpoints.get(name, entry.default_checkpoint)
-        return f"{entry.title} ({Path(checkpoint).name})"
-
-    def open_conversation(self) -> Conversation:
-        """A new conversation with its own temporary folder (removed by ``close``)."""
-        self.workdir_root.mkdir(parents=True, exist_ok=True)
-        folder = Path(tempfile.mkdtemp(prefix="videolisa-chat-", dir=self.workdir_root))
-        conversation = Conversation(folder, ChatSession(max_question_chars=self.max_question_chars))
-        self._conversations.add(conversation)
-        return conversation
-
-    def close(self, conversation: Conversation) -> None:
-        """End ``conversation`` and delete its files (its uploads and results)."""
-        self._conversations.discard(conversation)
-        conversation.close()
-
-    def close_idle(self, seconds: float) -> int:
-        """Close the conversations unused for ``seconds`` (not one that is answering); how
-        many."""
-        now = time.monotonic()
-        idle = [c for c in list(self._conversations) if now - c.last_used > seconds and not c.busy]
-        for conversation in idle:
-            self.close(conversation)
-        if idle:
-            logger.info("closed %d conversations idle for over %d s", len(idle), seconds)
-        return len(idle)
 
     def warm_up(self) -> None:
         """Run the model once on a tiny synthetic video (CLIP, SAM, the LLM, the mask decoder),
         so that the first user's turn is as fast as later ones."""
         frames = np.zeros((2, 32, 32, 3), dtype=np.uint8)
         frames[:, 8:24, 8:24] = 200
-        with self._model_lock:
-            encoded = self.pipeline.encode(frames, replace(self.encode, num_sparse=2, num_dense=1))
+        with self.model_lock:
+            encode = replace(self.videos.encode, num_sparse=2, num_dense=1)
+            encoded = self.pipeline.encode(frames, encode)
             answer = self.pipeline.answer(encoded, [], "Where is it?", FORCED_ANSWER)
             for _chunk in self.pipeline.mask_steps(encoded, answer.track_embeddings):
                 pass
@@ -227,7 +163,7 @@ class ChatService:
         """
         state = _TurnState()
         turn = self._turn(conversation, question, settings, state)
-        yield from self._guarded(self._using(conversation, turn), state)
+        yield from self._guarded(self.conversations.in_use(conversation, turn), state)
 
     def segment(
         self, conversation: Conversation, video: str | Path, prompt: str, settings: TurnSettings
@@ -240,7 +176,7 @@ class ChatService:
         def work() -> Generator[TurnEvent, None, None]:
             cached = yield from self._load(Path(video), settings, state)
             yield from self._video_notices(cached)
-            session = ChatSession(max_question_chars=self.max_question_chars)
+            session = self.conversations.session()
             counter = self._position_counter(cached, settings)
             prepared = session.prepare(prompt, counter, self.pipeline.context_length)
             for notice in prepared.notices:
@@ -248,13 +184,14 @@ class ChatService:
             answer = yield from self._answer(cached, session, prepared, settings, state)
             yield (yield from self._write(conversation, cached, answer, settings, state))
 
-        yield from self._guarded(self._using(conversation, work()), state)
+        yield from self._guarded(self.conversations.in_use(conversation, work()), state)
 
     # ------------------------------------------------------------------ kept results
     def redraw(self, done: TurnDone, shown: Collection[int], opacity: float) -> Path:
         """A new overlay of answer ``done`` with only the tracks ``shown``, from its kept
         masks (no model call)."""
-        return redraw_overlay(done.folder, self._video_of(done), done.num_tracks, shown, opacity)
+        video = self.videos.video_of(done)
+        return redraw_overlay(done.folder, video, done.num_tracks, shown, opacity)
 
     def frame_pair(
         self, done: TurnDone, frame: int, shown: Collection[int], opacity: float
@@ -265,7 +202,7 @@ class ChatService:
         Raises:
             ConfigError: ``frame`` is not a frame of the video.
         """
-        video = self._video_of(done)
+        video = self.videos.video_of(done)
         if not 0 <= frame < video.num_frames:
             raise ConfigError(
                 f"Frame {frame} is not in the video (frames 0 to {video.num_frames - 1}).",
@@ -274,31 +211,7 @@ class ChatService:
         overlay = overlay_frame(done.folder, video, done.num_tracks, frame, shown, opacity)
         return video.frames[frame], overlay
 
-    def _video_of(self, done: TurnDone) -> Video:
-        """The decoded video of an answer: from the cache, else read again."""
-        cached = self.cache.get(done.video_key) if done.video_key else None
-        if cached is not None and cached.video is not None:
-            return cached.video
-        return read_video(done.video, self.limits)
-
     # ------------------------------------------------------------------------ one turn
-    @staticmethod
-    def _using(
-        conversation: Conversation, work: Generator[TurnEvent, None, None]
-    ) -> Generator[TurnEvent, None, None]:
-        """``work``, with ``conversation`` marked busy while it runs and used when it ends."""
-        if conversation.closed:
-            raise ConfigError(
-                "This conversation was closed (it was idle too long, or cleared).",
-                "Start again: attach the video with your question.",
-            )
-        conversation.busy = True
-        try:
-            yield from work
-        finally:
-            conversation.busy = False
-            conversation.last_used = time.monotonic()
-
     def _turn(
         self,
         conversation: Conversation,
@@ -352,47 +265,12 @@ class ChatService:
     def _load(
         self, path: Path, settings: TurnSettings, state: _TurnState
     ) -> Generator[TurnEvent, None, CachedVideo]:
-        """The decoded and encoded video, from the cache when it was seen with these settings."""
-        frames = settings.encode.frame_counts(
-            self.encode.frame_counts(self.pipeline.default_frames)
-        )
-        encode = replace(self.encode, num_sparse=frames[0], num_dense=frames[1])
-        key = content_key(path, *frames, extra=self.pipeline.description)
-        cached = self.cache.get(key)
-        if cached is not None and cached.video is None:  # only the encoding was kept
-            yield state.progress("decode", 0, 1)
-            cached = replace(cached, video=read_video(path, self.limits))
-        if cached is not None:
-            state.video = cached.video
-            return cached
-        yield state.progress("decode", 0, 1)
-        video = read_video(path, self.limits)
-        state.video = video
-        encoded = None
-        steps = self._locked(self.pipeline.encode_steps(video.frames, encode))
-        while encoded is None:
-            try:
-                step = next(steps)
-            except StopIteration as stop:
-                encoded = stop.value
-            else:
-                if step.stage == "sam_encode":
-                    yield state.progress("encode", step.done, step.total)
-        # the content key, not the file name: names of uploads can be private too
-        logger.info("encoded %s (%d frames): %s", key[:12], video.num_frames, encoded.seconds)
-        cached = CachedVideo(key, path, video, encoded)
-        self._keep(cached)
-        return cached
+        def decoded(video: Video) -> None:
+            state.video = video
 
-    def _keep(self, cached: CachedVideo) -> None:
-        """Keep ``cached`` (measured again: answers and trackers add to an encoding) within the
-        cache's budget; where it is too large with its frames, its encoding alone (the frames
-        are read again from the file, which costs no model time)."""
-        kept = self.cache.put(cached.key, cached)
-        if not kept and cached.video is not None:
-            kept = self.cache.put(cached.key, replace(cached, video=None))
-        if not kept:
-            logger.debug("%s is not kept: its encoding alone exceeds --max-memory", cached.key[:12])
+        cached = yield from self.videos.load(path, settings.encode, state.progress, decoded)
+        state.video = cached.video
+        return cached
 
     def _position_counter(self, cached: CachedVideo, settings: TurnSettings):
         """Positions a prompt of given messages takes with this video and the answer's room."""
@@ -416,7 +294,7 @@ class ChatService:
         """Answer the prepared question, streaming text; the turn joins ``session``'s history
         when the text is complete, or with the text so far when the turn is stopped."""
         yield state.progress("answer", 0, 1)
-        steps = self._locked(
+        steps = self.model_lock.steps(
             self.pipeline.answer_steps(
                 cached.encoded,
                 prepared.history,
@@ -440,7 +318,7 @@ class ChatService:
             raise
         session.record_turn(prepared, answer.text)
         state.text = answer.text
-        self._keep(cached)  # the answer kept the LLM's keys and values of the video with it
+        self.videos.keep(cached)  # the answer kept the LLM's keys and values of the video with it
         if answer.track_limit_hit:
             limit = settings.generation.max_tracks
             yield Notice(
@@ -448,15 +326,6 @@ class ChatService:
                 f"{limit} (at most {limit} per answer)."
             )
         return answer
-
-    def _tracking(self, cached: CachedVideo, name: str) -> TrackingSettings:
-        """Refinement by tracker ``name`` for ``cached``: its features may take what the cache
-        budget leaves beside the video."""
-        budget = None
-        if self.max_memory_bytes is not None:
-            budget = max(0, self.max_memory_bytes - cached.nbytes)
-        checkpoint = self.tracker_checkpoints.get(name)
-        return TrackingSettings.resolve("refine", name, checkpoint, feature_budget_bytes=budget)
 
     def _write(
         self,
@@ -475,18 +344,11 @@ class ChatService:
         tracker = tracking = None
         if settings.refine is not None:
             yield state.progress("refine", 0, 1)
-            tracking = self._tracking(cached, settings.refine)
-            try:
-                with self._model_lock:
-                    tracker = self._trackers.get(
-                        tracking.entry, tracking.checkpoint, self.pipeline.device
-                    )
-            except UserInputError as error:
-                logger.warning("refinement unavailable: %s", error)
-                yield Notice(refine_unavailable(tracking.entry.title, error))
-                tracking = None
-            else:
-                yield Notice(f"Masks refined over time by {tracker_title(tracking)}.")
+            with self.model_lock:  # its features may take the room the budget leaves
+                tracker, tracking, notice = self.refinement.tracker(
+                    settings.refine, self.videos.room_beside(cached), self.pipeline.device
+                )
+            yield Notice(notice)
         masks = self.pipeline.masks(
             encoded, video.frames, answer.track_embeddings, tracker, tracking
         )
@@ -495,9 +357,9 @@ class ChatService:
         try:
             with ResultWriter(folder, video, answer.num_tracks, settings.display.opacity) as writer:
                 yield state.progress("masks", 0, video.num_frames)
-                for chunk in self._locked(masks):
+                for chunk in self.model_lock.steps(masks):
                     writer.add(chunk.frames, chunk.masks)
-                    self._keep(cached)  # its trackers' features may have grown
+                    self.videos.keep(cached)  # its trackers' features may have grown
                     yield state.progress("masks", chunk.frames.stop, video.num_frames)
                 decode = time.perf_counter() - start - writer.render_seconds
                 summary = writer.finish(
@@ -509,7 +371,7 @@ class ChatService:
             shutil.rmtree(folder, ignore_errors=True)
             raise
         conversation.keep_result(folder, folder_bytes(folder))
-        self._keep_disk_bounds(conversation)
+        self.conversations.keep_disk_bounds(conversation)
         return TurnDone(
             answer.text,
             answer.num_tracks,
@@ -522,35 +384,6 @@ class ChatService:
             tracks=tuple(TrackSummary(**track) for track in summary["tracks"]),
             seconds=summary["seconds"],
         )
-
-    def _keep_disk_bounds(self, latest: Conversation) -> None:
-        """Remove the oldest results of ``latest`` beyond its bound, then the oldest of all
-        conversations beyond the server's; the newest result of each conversation stays."""
-        while latest.result_bytes > self.max_conversation_disk_bytes and len(latest.results) > 1:
-            latest.remove_result(latest.results[0])
-        conversations = [c for c in list(self._conversations) if c.results]
-        total = sum(c.result_bytes for c in conversations)
-        while total > self.max_disk_bytes:
-            removable = [(c.results[0], c) for c in conversations if len(c.results) > 1]
-            if not removable:
-                break
-            oldest, owner = min(removable, key=lambda pair: pair[0].created)
-            owner.remove_result(oldest)
-            total -= oldest.nbytes
-
-    def _locked(self, steps: Generator[Item, None, Result]) -> Generator[Item, None, Result]:
-        """``steps`` with the model lock held while each step runs (not between steps, so a
-        paused or stopped turn never holds it); closing this closes ``steps``."""
-        try:
-            while True:
-                with self._model_lock:
-                    try:
-                        item = next(steps)
-                    except StopIteration as stop:
-                        return stop.value
-                yield item
-        finally:
-            steps.close()
 
     def _guarded(
         self, turn: Generator[TurnEvent, None, None], state: _TurnState
@@ -578,17 +411,3 @@ class ChatService:
         finally:
             turn.close()
             release_freed_memory()
-
-
-def tracker_title(tracking: TrackingSettings) -> str:
-    """e.g. "SAM 2 (sam2.1-hiera-tiny)"."""
-    return f"{tracking.entry.title} ({Path(tracking.model).name})"
-
-
-def refine_unavailable(title: str, error: UserInputError) -> str:
-    """The notice of a turn whose refinement could not run: its masks are the plain ones."""
-    return (
-        f"Refining over time with {title} is not available on this server, so these are the "
-        f"plain masks. {hide_paths(error.problem)} Operators: start the app with "
-        "--refine-model DIR (a downloaded checkpoint folder)."
-    )
