@@ -40,7 +40,8 @@ logger = logging.getLogger("videolisa.app")
 
 CSS = """
 #chat .bubble-wrap { max-height: 62vh; }  /* the chat grows with the conversation, then scrolls */
-#chat .bot-row video, #chat .bot-row img { min-width: min(360px, 60vw); }
+#chat .bot-row video, #chat .bot-row img { min-width: min(360px, 60vw); max-height: 50vh; }
+#chat .user-row video, #chat .user-row img { max-height: 30vh; }  /* a large upload stays small */
 .track-tag {
   border-radius: 4px; padding: 1px 6px; margin: 0 1px; font-weight: 600; color: #000;
   white-space: nowrap;

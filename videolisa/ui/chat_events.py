@@ -6,6 +6,7 @@ Gradio's own types come in the handlers' signatures (Gradio fills in ``gr.Reques
 event data from them); everything else is :mod:`videolisa.ui` and :mod:`videolisa.chat`.
 """
 
+import logging
 import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -17,6 +18,8 @@ from videolisa.chat.service import ChatService
 from videolisa.errors import UserInputError
 from videolisa.ui.chat_state import ChatState
 from videolisa.ui.render import track_words, typed_text
+
+logger = logging.getLogger(__name__)
 
 
 class Sessions:
@@ -169,14 +172,20 @@ class ChatEvents:
             return hidden
         state.selected = index
         done = view.done
+        try:
+            original, overlay = self.service.frame_pair(
+                done, done.num_frames // 2, view.shown, view.opacity
+            )
+        except (UserInputError, OSError) as error:  # its files are gone (a closed chat)
+            logger.info("no frame viewer: %s", error)
+            return hidden
         words = track_words(done.answer, view.question)
         choices = [
             (f"track {t}" + (f": {words[t]}" if t < len(words) and words[t] else ""), t)
             for t in range(done.num_tracks)
         ]
-        middle = done.num_frames // 2
-        original, overlay = self.service.frame_pair(done, middle, view.shown, view.opacity)
         last = max(done.num_frames - 1, 1)
+        middle = done.num_frames // 2
         return (
             gr.Group(visible=True),
             gr.CheckboxGroup(choices=choices, value=sorted(view.shown)),
@@ -195,14 +204,22 @@ class ChatEvents:
         view = state.views.get(state.selected) if state else None
         if view is None or view.done is None:
             return gr.skip(), gr.skip(), state
-        view.shown = set(shown)
-        view.overlay = str(self.service.redraw(view.done, view.shown, view.opacity))
+        try:
+            redrawn = self.service.redraw(view.done, set(shown), view.opacity)
+            _, overlay = self.service.frame_pair(view.done, int(frame), set(shown), view.opacity)
+        except (UserInputError, OSError) as error:  # its files are gone
+            logger.info("no redraw: %s", error)
+            return gr.skip(), gr.skip(), state
+        view.shown, view.overlay = set(shown), str(redrawn)
         state.show(view)
-        _, overlay = self.service.frame_pair(view.done, int(frame), view.shown, view.opacity)
         return state.messages, overlay, state
 
     def show_frame(self, frame: float, state: ChatState | None) -> tuple:
         view = state.views.get(state.selected) if state else None
         if view is None or view.done is None:
             return gr.skip(), gr.skip()
-        return self.service.frame_pair(view.done, int(frame), view.shown, view.opacity)
+        try:
+            return self.service.frame_pair(view.done, int(frame), view.shown, view.opacity)
+        except (UserInputError, OSError) as error:  # a frame outside the video, files gone
+            logger.info("no frame: %s", error)
+            return gr.skip(), gr.skip()

@@ -69,10 +69,10 @@ def track_phrases(text: str) -> list[str]:
 
 def track_words(text: str, question: str = "") -> list[str]:
     """What each track of answer ``text`` is, in words: :func:`track_phrases`, where words that
-    only point ("it is") give way to the question (its first 40 characters)."""
+    only point ("it is"), or none, give way to the question (its first 40 characters)."""
     asked = question if len(question) <= 40 else question[:39].rstrip() + "…"
     return [
-        f"“{asked}”" if asked and PRONOUN_ONLY.match(phrase) else phrase
+        f"“{asked}”" if asked and (not phrase or PRONOUN_ONLY.match(phrase)) else phrase
         for phrase in track_phrases(text)
     ]
 
