@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 import videolisa.inference.pipeline as pipeline_module
-import videolisa.outputs as outputs_module
+import videolisa.outputs.writer as outputs_module
 from videolisa.chat.events import TurnDone, TurnFailed
 from videolisa.chat.messages import INTERNAL_ERROR_MESSAGE
 from videolisa.chat.settings import TurnSettings

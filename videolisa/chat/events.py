@@ -38,12 +38,13 @@ class Progress:
 
 @dataclass(frozen=True)
 class TrackSummary:
-    """One track of an answer: on how many frames it has a mask, and the mean share of the
-    frame it covers there (0 to 1)."""
+    """One track of an answer: on how many frames it has a mask, the mean share of the frame
+    it covers there (0 to 1), and the frames a person corrected it on by pointing."""
 
     track: int
     frames: int
     mean_area: float
+    corrected_on: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)

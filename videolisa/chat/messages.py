@@ -1,11 +1,20 @@
-"""Errors turned into what a user reads: no server paths, what ran out of memory, what to do."""
+"""Errors turned into what a user reads: no server paths, what ran out of memory, what to do;
+and how far a turn got, to say so."""
 
 from __future__ import annotations
 
+import logging
 import re
-from dataclasses import dataclass
+import time
+from collections.abc import Generator, Iterator
+from dataclasses import dataclass, field
 
+from videolisa.chat.events import Progress, TurnEvent, TurnFailed
+from videolisa.chat.memory import release_freed_memory
+from videolisa.errors import UserInputError, is_out_of_memory
 from videolisa.video import Video
+
+logger = logging.getLogger(__name__)
 
 INTERNAL_ERROR_MESSAGE = (
     "Something went wrong while answering (the details are in the server log). "
@@ -32,6 +41,46 @@ class TurnStage:
         if self.video is None:
             return "the video"
         return f"{self.video.num_frames} frames of {self.video.width}×{self.video.height}"
+
+
+@dataclass
+class TurnState(TurnStage):
+    """How far a turn got: for progress times, and for saying what ran out of memory."""
+
+    started: float = field(default_factory=time.perf_counter)
+    text: str = ""  # the answer's text so far (kept in the chat when the turn fails)
+    refused_video: bool = False  # the turn's new video could not be read
+
+    def progress(self, stage: str, done: int, total: int) -> Progress:
+        self.stage = stage
+        return Progress(stage, done, total, time.perf_counter() - self.started)
+
+
+def guarded(turn: Generator[TurnEvent, None, None], state: TurnState) -> Iterator[TurnEvent]:
+    """The events of ``turn``; an error becomes a :class:`TurnFailed` with a message for the
+    user (no server path in it) and one log line (a traceback only for bugs). Freed memory goes
+    back to the system when the turn ends."""
+    try:
+        yield from turn
+    except UserInputError as error:
+        logger.info("turn refused: %s", error)
+        yield TurnFailed(hide_paths(str(error)), state.text, state.refused_video)
+    except Exception as error:
+        if is_out_of_memory(error):
+            logger.warning(
+                "out of memory while %s (%s): %s; %s",
+                state.stage,
+                state.what,
+                error,
+                OPERATOR_ADVICE,
+            )
+            yield TurnFailed(out_of_memory_message(state), state.text)
+        else:
+            logger.exception("chat turn failed")
+            yield TurnFailed(INTERNAL_ERROR_MESSAGE, state.text)
+    finally:
+        turn.close()
+        release_freed_memory()
 
 
 def hide_paths(message: str) -> str:

@@ -27,11 +27,12 @@ import logging
 import shutil
 import time
 from collections.abc import Callable, Collection, Generator, Iterator, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
+from videolisa.chat.clicks import ClickCorrections
 from videolisa.chat.conversation import Conversation
 from videolisa.chat.conversations import (
     DEFAULT_MAX_CONVERSATION_DISK,
@@ -40,28 +41,19 @@ from videolisa.chat.conversations import (
 )
 from videolisa.chat.events import (
     Notice,
-    Progress,
     TextDelta,
     TrackSummary,
     TurnDone,
     TurnEvent,
-    TurnFailed,
 )
-from videolisa.chat.memory import release_freed_memory
-from videolisa.chat.messages import (
-    INTERNAL_ERROR_MESSAGE,
-    OPERATOR_ADVICE,
-    TurnStage,
-    hide_paths,
-    out_of_memory_message,
-)
+from videolisa.chat.messages import TurnState, guarded
 from videolisa.chat.model_lock import ModelLock
 from videolisa.chat.refinement import Refinement
 from videolisa.chat.session import DEFAULT_MAX_QUESTION_CHARS, ChatSession, PreparedTurn
 from videolisa.chat.settings import SettingsForm, TurnSettings
 from videolisa.chat.videos import DEFAULT_MAX_MEMORY, CachedVideo, VideoStore
 from videolisa.defaults import DEFAULT_MAX_TRACKS
-from videolisa.errors import ConfigError, UserInputError, VideoError, is_out_of_memory
+from videolisa.errors import ConfigError, VideoError
 from videolisa.inference.encoded_video import EncodeSettings
 from videolisa.inference.generation import GenerationSettings
 from videolisa.inference.pipeline import Answer, VideoLISAPipeline
@@ -72,19 +64,6 @@ from videolisa.outputs import ResultWriter, folder_bytes, overlay_frame, redraw_
 from videolisa.video import Video, VideoLimits
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class _TurnState(TurnStage):
-    """How far a turn got: for progress times, and for saying what ran out of memory."""
-
-    started: float = field(default_factory=time.perf_counter)
-    text: str = ""
-    refused_video: bool = False  # the turn's new video could not be read
-
-    def progress(self, stage: str, done: int, total: int) -> Progress:
-        self.stage = stage
-        return Progress(stage, done, total, time.perf_counter() - self.started)
 
 
 class ChatService:
@@ -127,6 +106,9 @@ class ChatService:
             workdir_root, max_question_chars, max_disk_bytes, max_conversation_disk_bytes
         )
         self.refinement = Refinement(tracker_checkpoints)
+        self.clicks = ClickCorrections(
+            pipeline, self.model_lock, self.videos, self.conversations, self.refinement, max_tracks
+        )
         self.form = SettingsForm(
             frames=self.videos.encode.frame_counts(pipeline.default_frames),
             context_length=pipeline.context_length,
@@ -161,9 +143,9 @@ class ChatService:
         Never raises for a user's mistake, a bad file or running out of memory; closing the
         generator stops the turn at its next step.
         """
-        state = _TurnState()
+        state = TurnState()
         turn = self._turn(conversation, question, settings, state)
-        yield from self._guarded(self.conversations.in_use(conversation, turn), state)
+        yield from guarded(self.conversations.in_use(conversation, turn), state)
 
     def segment(
         self, conversation: Conversation, video: str | Path, prompt: str, settings: TurnSettings
@@ -171,7 +153,7 @@ class ChatService:
         """One question about ``video`` outside the conversation's history (the API endpoint),
         streaming events as :meth:`run_turn` (notices included); result files go to the
         conversation's folder."""
-        state = _TurnState()
+        state = TurnState()
 
         def work() -> Generator[TurnEvent, None, None]:
             cached = yield from self._load(Path(video), settings, state)
@@ -184,7 +166,7 @@ class ChatService:
             answer = yield from self._answer(cached, session, prepared, settings, state)
             yield (yield from self._write(conversation, cached, answer, settings, state))
 
-        yield from self._guarded(self.conversations.in_use(conversation, work()), state)
+        yield from guarded(self.conversations.in_use(conversation, work()), state)
 
     # ------------------------------------------------------------------ kept results
     def redraw(self, done: TurnDone, shown: Collection[int], opacity: float) -> Path:
@@ -217,7 +199,7 @@ class ChatService:
         conversation: Conversation,
         question: str,
         settings: TurnSettings,
-        state: _TurnState,
+        state: TurnState,
     ) -> Generator[TurnEvent, None, None]:
         session = conversation.session
         path = conversation.pending or conversation.video
@@ -263,7 +245,7 @@ class ChatService:
             yield Notice(notice)
 
     def _load(
-        self, path: Path, settings: TurnSettings, state: _TurnState
+        self, path: Path, settings: TurnSettings, state: TurnState
     ) -> Generator[TurnEvent, None, CachedVideo]:
         def decoded(video: Video) -> None:
             state.video = video
@@ -289,7 +271,7 @@ class ChatService:
         session: ChatSession,
         prepared: PreparedTurn,
         settings: TurnSettings,
-        state: _TurnState,
+        state: TurnState,
     ) -> Generator[TurnEvent, None, Answer]:
         """Answer the prepared question, streaming text; the turn joins ``session``'s history
         when the text is complete, or with the text so far when the turn is stopped."""
@@ -333,7 +315,7 @@ class ChatService:
         cached: CachedVideo,
         answer: Answer,
         settings: TurnSettings,
-        state: _TurnState,
+        state: TurnState,
     ) -> Generator[TurnEvent, None, TurnDone]:
         """Decode every track's masks a chunk of frames at a time, writing the overlay and the
         mask PNGs as they come, then zip the masks, in a new folder of ``conversation``."""
@@ -384,30 +366,3 @@ class ChatService:
             tracks=tuple(TrackSummary(**track) for track in summary["tracks"]),
             seconds=summary["seconds"],
         )
-
-    def _guarded(
-        self, turn: Generator[TurnEvent, None, None], state: _TurnState
-    ) -> Iterator[TurnEvent]:
-        """The events of ``turn``; an error becomes a :class:`TurnFailed` with a message for
-        the user (no server path in it) and one log line (a traceback only for bugs)."""
-        try:
-            yield from turn
-        except UserInputError as error:
-            logger.info("turn refused: %s", error)
-            yield TurnFailed(hide_paths(str(error)), state.text, state.refused_video)
-        except Exception as error:
-            if is_out_of_memory(error):
-                logger.warning(
-                    "out of memory while %s (%s): %s; %s",
-                    state.stage,
-                    state.what,
-                    error,
-                    OPERATOR_ADVICE,
-                )
-                yield TurnFailed(out_of_memory_message(state), state.text)
-            else:
-                logger.exception("chat turn failed")
-                yield TurnFailed(INTERNAL_ERROR_MESSAGE, state.text)
-        finally:
-            turn.close()
-            release_freed_memory()

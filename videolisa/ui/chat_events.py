@@ -17,7 +17,7 @@ from videolisa.chat.events import TurnFailed
 from videolisa.chat.service import ChatService
 from videolisa.errors import UserInputError
 from videolisa.ui.chat_state import ChatState
-from videolisa.ui.render import track_words, typed_text
+from videolisa.ui.render import POINTED, track_words, typed_text
 
 logger = logging.getLogger(__name__)
 
@@ -180,8 +180,9 @@ class ChatEvents:
             logger.info("no frame viewer: %s", error)
             return hidden
         words = track_words(done.answer, view.question)
+        words += [POINTED] * (done.num_tracks - len(words))
         choices = [
-            (f"track {t}" + (f": {words[t]}" if t < len(words) and words[t] else ""), t)
+            (f"track {t}" + (f": {words[t]}" if words[t] else ""), t)
             for t in range(done.num_tracks)
         ]
         last = max(done.num_frames - 1, 1)

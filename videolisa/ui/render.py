@@ -14,6 +14,7 @@ from videolisa.video import contour_color, track_color
 
 MARKDOWN_SYNTAX = re.compile(r"([\\`*_{}\[\]()#+\-.!|~$])")  # ">" and "<": html.escape
 LEADING_JOINS = re.compile(r"^(?:sure|yes|and|or|,|\s)+", re.IGNORECASE)
+POINTED = "the object you pointed at"  # a track made by clicks, not by the answer
 PRONOUN_ONLY = re.compile(r"^(?:it|they|this|that|these|those|here)(?:\s+(?:is|are))?$", re.I)
 
 
@@ -85,13 +86,17 @@ def legend_html(
     phrases = track_words(text, question)
     rows = []
     for summary in tracks:
-        words = phrases[summary.track] if summary.track < len(phrases) else ""
+        words = phrases[summary.track] if summary.track < len(phrases) else POINTED
         size = (
             f"{100 * summary.mean_area:.1f} % of the frame on {summary.frames} of {num_frames} "
             "frames"
             if summary.frames
             else "no mask on any frame"
         )
+        if summary.corrected_on:
+            frames = ", ".join(map(str, summary.corrected_on))
+            plural = "s" if len(summary.corrected_on) > 1 else ""
+            size += f"; corrected on frame{plural} {frames}"
         rows.append(
             f"<tr><td>{track_tag(summary.track)}</td><td>{html.escape(words) or '—'}</td>"
             f"<td>{size}</td></tr>"
