@@ -310,3 +310,44 @@ def test_sam2_without_its_weights_is_one_line(golden_dir, tmp_path):
     assert error.startswith("error: The SAM 2 checkpoint facebook/sam2.1-hiera-tiny")
     assert "--refine-model DIR" in error
     assert not out.exists()
+
+
+def test_clicks_correct_an_answers_track_or_make_one_alone(golden_dir, tmp_path):
+    args = [*golden_model_args(golden_dir), "--video", str(golden_dir / "frames")]
+    out = tmp_path / "alone"
+    assert (
+        main(["segment", *args, "--click", "3:20,15", "--click", "3:40,30:-", "--out", str(out)])
+        == 0
+    )
+    result = json.loads((out / "result.json").read_text())
+    assert result["answer"] == "" and result["num_tracks"] == 1
+    assert result["corrections"] == [
+        {"track": 0, "frame": 3, "clicks": [[20, 15, 1], [40, 30, 0]], "box": None}
+    ]
+    assert len(list((out / "masks" / "0").glob("*.png"))) == 6
+    assert (out / result["overlay"]).is_file()
+
+    out = tmp_path / "corrected"
+    corrected = [*args, "--prompt", PROMPT, "--box", "2:4,4,30,30", "--track", "0"]
+    assert main(["segment", *corrected, "--out", str(out)]) == 0
+    result = json.loads((out / "result.json").read_text())
+    assert result["num_tracks"] == 1 and result["tracks"][0]["corrected_on"] == [2]
+    assert (out / "masks-original" / "0" / "00002.png").is_file()
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--click", "9:5,5"], "Frame 9 is not in the video"),
+        (["--click", "1:99,5"], "outside the frame"),
+        (["--box", "1:5,5,5,20"], "has no area"),
+        (["--prompt", PROMPT, "--click", "1:5,5", "--track", "4"], "--track 4 does not exist"),
+        (["--prompt", PROMPT, "--click", "1:5,5", "--max-tracks", "1"], "--max-tracks 1"),
+        ([], "no --prompt and no --click"),
+    ],
+)
+def test_bad_clicks_are_one_line(golden_dir, tmp_path, capsys, options, message):
+    args = [*golden_model_args(golden_dir), "--video", str(golden_dir / "frames")]
+    assert main(["segment", *args, *options, "--out", str(tmp_path / "out")]) == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error.startswith("error: ") and message in error

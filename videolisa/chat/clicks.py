@@ -9,8 +9,11 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
 
 from videolisa.chat.conversation import Conversation
 from videolisa.chat.conversations import ConversationStore
@@ -21,9 +24,11 @@ from videolisa.chat.refinement import Refinement
 from videolisa.chat.videos import CachedVideo, VideoStore
 from videolisa.errors import ConfigError, UserInputError
 from videolisa.inference.corrections import Correction, corrected_masks, track_keyframes
-from videolisa.inference.encoded_video import EncodeSettings
+from videolisa.inference.encoded_video import EncodedVideo, EncodeSettings
 from videolisa.inference.pipeline import VideoLISAPipeline
+from videolisa.inference.trackers import Tracker, TrackingSettings
 from videolisa.inference.visual_prompts import FramePrompt
+from videolisa.modeling.videolisa import VideoLISAModel
 from videolisa.outputs import MASKS_ZIP, ResultWriter
 from videolisa.outputs.corrections import (
     finish_corrections,
@@ -198,20 +203,12 @@ class ClickCorrections:
                 tracker, tracking, notice = self.refinement.tracker(
                     refine, self.videos.room_beside(cached), self.pipeline.device
                 )
-        with self.lock:
-            keyframes = track_keyframes(
-                model, encoded, corrections, track, lambda f: track_mask(folder, track, f, True)
-            )
-        masks = corrected_masks(model, encoded, video.frames, keyframes, tracker, tracking)
-        staged = folder / f".track-{track}"
-        shutil.rmtree(staged, ignore_errors=True)
-        try:
-            for written, _frame in enumerate(write_staged(staged, self.lock.steps(masks)), 1):
-                if written % 8 == 0 or written == video.num_frames:
-                    yield state.progress("masks", written, video.num_frames)
-            replace_track(folder, track, staged)
-        finally:
-            shutil.rmtree(staged, ignore_errors=True)
+        steps = rewrite_track(
+            model, encoded, video.frames, folder, corrections, track, tracker, tracking
+        )
+        for written in self.lock.steps(steps):
+            if written % 8 == 0 or written == video.num_frames:
+                yield state.progress("masks", written, video.num_frames)
         if tracker is not None:
             self.videos.keep(cached)  # the tracker's features may have grown
         yield Notice(notice)
@@ -238,3 +235,31 @@ class ClickCorrections:
                 for t in summary["tracks"]
             ),
         )
+
+
+def rewrite_track(
+    model: VideoLISAModel,
+    encoded: EncodedVideo,
+    frames: np.ndarray,
+    folder: Path,
+    corrections: Sequence[Correction],
+    track: int,
+    tracker: Tracker | None = None,
+    tracking: TrackingSettings | None = None,
+) -> Generator[int, None, None]:
+    """Make ``track`` of the result in ``folder`` again from its ``corrections``, carried over
+    the (T, H, W, 3) uint8 ``frames`` (by ``tracker`` if given), one bounded step at a time:
+    yields how many frames are written. The new masks are written beside the result and take
+    the track's place only when every frame is done."""
+    keyframes = track_keyframes(
+        model, encoded, corrections, track, lambda f: track_mask(folder, track, f, True)
+    )
+    masks = corrected_masks(model, encoded, frames, keyframes, tracker, tracking)
+    staged = folder / f".track-{track}"
+    shutil.rmtree(staged, ignore_errors=True)
+    try:
+        for written, _frame in enumerate(write_staged(staged, masks), 1):
+            yield written
+        replace_track(folder, track, staged)
+    finally:
+        shutil.rmtree(staged, ignore_errors=True)
