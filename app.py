@@ -47,9 +47,7 @@ CSS = """
   white-space: nowrap;
 }
 table.legend { margin-top: 4px; font-size: 0.9em; }
-#original img, #overlaid img {  /* small frames fill the viewer, pixels kept sharp */
-  width: 100%; height: 100%; object-fit: contain; image-rendering: pixelated;
-}
+#original img, #overlaid img { image-rendering: pixelated; }
 table.legend td { padding: 2px 8px 2px 0; border: none; }
 #model-card p { margin: 0; }
 @media (max-width: 640px) {  /* phones: the input and the examples on the first screen */
@@ -87,7 +85,7 @@ def build_demo(
     import gradio as gr
 
     from videolisa.ui.api import OUTPUTS, ApiEndpoints
-    from videolisa.ui.chat_events import ChatEvents, Sessions
+    from videolisa.ui.chat_events import POINTING, ChatEvents, Sessions
     from videolisa.ui.examples import load_examples
 
     form = service.form
@@ -129,12 +127,21 @@ def build_demo(
         with gr.Group(visible=False, elem_id="frames") as frames:
             shown = gr.CheckboxGroup(label="Tracks shown", elem_id="shown")
             frame = gr.Slider(0, 1, 0, step=1, label="Frame", elem_id="frame")
-            with gr.Row():
-                original = gr.Image(
-                    label="Frame", interactive=False, height=320, elem_id="original"
+            with gr.Row():  # side by side on a desktop, stacked on a phone (min_width)
+                pointing = gr.Radio(
+                    list(POINTING),
+                    value=POINTING[0],
+                    label="A click on the frame with the masks",
+                    elem_id="pointing",
+                    min_width=320,
                 )
-                overlaid = gr.Image(
-                    label="With the masks", interactive=False, height=320, elem_id="overlaid"
+                with gr.Column(min_width=200):
+                    picked = gr.Dropdown([], label="Track", elem_id="picked")
+                    undo_click = gr.Button("Undo the last click", elem_id="undo-click", size="sm")
+            with gr.Row():
+                original, overlaid = (
+                    gr.Image(label=label, interactive=False, height=280, min_width=320, elem_id=id_)
+                    for label, id_ in (("Frame", "original"), ("With the masks", "overlaid"))
                 )
         with gr.Accordion("Settings", open=False, elem_id="settings"):
             controls = {name: _control(gr, setting) for name, setting in form.fields.items()}
@@ -153,6 +160,8 @@ def build_demo(
             api_outputs.append(state)
             api_chat_button = gr.Button("chat")
             api_segment_button = gr.Button("segment")
+            pointed_at = [gr.JSON(label=name) for name in ("frame", "points", "box", "track")]
+            api_click_button = gr.Button("click")
 
         # ----------------------------------------------------------------------- wiring
         private = {"api_visibility": "private", "queue": False}
@@ -164,7 +173,7 @@ def build_demo(
             chatbot.retry(events.retry, [state], [chatbot, state, go], **private),
             chatbot.edit(events.edit, [state], [chatbot, state, go], **private),
         ]
-        viewer = [frames, shown, frame, original, overlaid, state]
+        viewer = [frames, shown, frame, original, overlaid, picked, state]
         for start in starts:
             turn = start.then(None, js=SHOW_LAST_ANSWER).then(
                 events.respond,
@@ -188,6 +197,10 @@ def build_demo(
             events.show_tracks, [shown, frame, state], [chatbot, overlaid, state], **private
         )
         frame.release(events.show_frame, [frame, state], [original, overlaid], **private)
+        corrected = [chatbot, original, overlaid, shown, picked, state]
+        pointed = {"inputs_kwargs": controls, "api_visibility": "private", **model_slot}
+        overlaid.select(events.point, [frame, pointing, picked, state], corrected, **pointed)
+        undo_click.click(events.undo_point, [frame, state], corrected, **pointed)
         demo.unload(sessions.closed_tab)
 
         api_chat_button.click(
@@ -204,6 +217,14 @@ def build_demo(
             api_outputs,
             inputs_kwargs={k: v for k, v in api_settings.items() if k != "always_mask"},
             api_name="segment",
+            **model_slot,
+        )
+        api_click_button.click(
+            api.click,
+            [*pointed_at, state],
+            api_outputs,
+            inputs_kwargs={k: api_settings[k] for k in ("refine", "opacity")},
+            api_name="click",
             **model_slot,
         )
     return demo

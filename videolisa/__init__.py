@@ -23,6 +23,9 @@ from typing import TYPE_CHECKING, Any
 
 _PUBLIC = {
     "VideoLISAPipeline": "videolisa.inference.pipeline",
+    "Box": "videolisa.inference.visual_prompts",
+    "Click": "videolisa.inference.visual_prompts",
+    "FramePrompt": "videolisa.inference.visual_prompts",
     "EncodeSettings": "videolisa.inference.encoded_video",
     "GenerationSettings": "videolisa.inference.generation",
     "Message": "videolisa.modeling.chat_template",
@@ -32,7 +35,10 @@ _PUBLIC = {
 }
 
 __all__ = [
+    "Box",
+    "Click",
     "EncodeSettings",
+    "FramePrompt",
     "GenerationSettings",
     "Message",
     "ResultWriter",
@@ -46,6 +52,7 @@ if TYPE_CHECKING:
     from videolisa.inference.encoded_video import EncodeSettings
     from videolisa.inference.generation import GenerationSettings
     from videolisa.inference.pipeline import VideoLISAPipeline
+    from videolisa.inference.visual_prompts import Box, Click, FramePrompt
     from videolisa.modeling.chat_template import Message
     from videolisa.outputs import ResultWriter
     from videolisa.video import read_video

@@ -358,3 +358,51 @@ def test_hiding_a_track_redraws_the_overlay_and_any_frame_can_be_checked(
     page.screenshot(path=str(tmp_path / "frames.png"), full_page=True)
     assert image_pixels(page, "#original img").shape == before.shape
     page.close()
+
+
+CLICK_AT = """([selector, x, y]) => {
+    const image = document.querySelector(selector);
+    const box = image.getBoundingClientRect();
+    const scale = Math.min(box.width / image.naturalWidth, box.height / image.naturalHeight, 1);
+    const left = box.left + (box.width - image.naturalWidth * scale) / 2;
+    const top = box.top + (box.height - image.naturalHeight * scale) / 2;
+    return [left + (x + 0.5) * scale, top + (y + 0.5) * scale];
+}"""
+
+
+@pytest.mark.parametrize("size", sorted(SIZES))
+def test_a_click_on_the_frame_viewer_adds_an_object(browser, bundled_app, size, tmp_path):
+    """The bundled model answers about the square; a click on the red circle in the frame
+    viewer ("starts a new object") adds it as track 1 on every frame, without the LLM."""
+    import numpy as np
+
+    page = open_page(browser, bundled_app.url, size)
+    ask(page, "Where is the square? Please segment it.", SHAPES)
+    page.wait_for_function(BOT_VIDEO_PLAYABLE)
+    page.wait_for_function(TURN_OVER)
+    page.wait_for_selector("#overlaid img")
+    before = image_pixels(page, "#overlaid img").astype(int)
+    original = image_pixels(page, "#original img").astype(int)
+    red = (original[..., 0] > 150) & (original[..., 1] < 90) & (original[..., 2] < 90)
+    ys, xs = np.nonzero(red)
+    assert len(ys), "no red circle on the viewer's frame"
+    page.get_by_label("starts a new object").check()
+    image = page.locator("#overlaid img")
+    image.scroll_into_view_if_needed()
+    x, y = page.evaluate(CLICK_AT, ["#overlaid img", int(np.median(xs)), int(np.median(ys))])
+    page.mouse.click(x, y)
+    page.wait_for_function(
+        "() => { const v = document.querySelector('#chat .bot-row video');"
+        " return v && v.src.includes('overlay-corrected-1'); }"
+    )
+    page.wait_for_function(
+        "() => document.querySelector('#chat .bot-row table.legend')"
+        ".innerText.includes('corrected on frame')"
+    )
+    time.sleep(1.0)
+    page.screenshot(path=str(tmp_path / f"clicked-{size}.png"), full_page=True)
+    after = image_pixels(page, "#overlaid img").astype(int)
+    changed = np.abs(after - before).max(axis=-1) > 60
+    assert (changed & red).sum() >= 10, "the red circle's overlay did not change"
+    assert page.locator("#chat .bot-row .track-tag").filter(has_text="track 1").count() >= 1
+    page.close()

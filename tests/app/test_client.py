@@ -6,6 +6,7 @@ the queue."""
 from __future__ import annotations
 
 import io
+import re
 import time
 import zipfile
 from pathlib import Path
@@ -81,7 +82,7 @@ def erode(mask: np.ndarray, steps: int = 3) -> np.ndarray:
 
 def test_the_api_takes_settings_by_name_and_the_video_only_when_it_changes(client: Client):
     api = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
-    assert set(api) == {"/chat", "/segment"}  # the UI's own events are private
+    assert set(api) == {"/chat", "/segment", "/click"}  # the UI's own events are private
     chat = {p["parameter_name"]: p for p in api["/chat"]["parameters"]}
     assert list(chat) == ["message", "video", *SETTINGS]
     assert not chat["message"]["parameter_has_default"]
@@ -91,6 +92,9 @@ def test_the_api_takes_settings_by_name_and_the_video_only_when_it_changes(clien
     segment = [p["parameter_name"] for p in api["/segment"]["parameters"]]
     assert segment == ["video", "prompt", *(s for s in SETTINGS if s != "always_mask")]
     assert [output["label"] for output in api["/segment"]["returns"]] == OUTPUTS
+    click = [p["parameter_name"] for p in api["/click"]["parameters"]]
+    assert click == ["frame", "points", "box", "track", "refine", "opacity"]
+    assert [output["label"] for output in api["/click"]["returns"]] == OUTPUTS
 
 
 def test_two_chat_turns_then_the_segment_api(client: Client):
@@ -111,6 +115,24 @@ def test_two_chat_turns_then_the_segment_api(client: Client):
     )
     assert answer == "Sure, <TRK>." and len(tracks) == 1
     check_result(Path(overlay), Path(masks_zip), tracks=1)
+
+
+def test_a_click_adds_an_object_to_the_last_answer(client: Client):
+    fresh = Client(client.src, verbose=False)
+    fresh.predict("Where is the star?", handle_file(VIDEO), **WITH_MASK, api_name="/chat")
+    answer, tracks, overlay, masks_zip, notices = fresh.predict(3, [[30, 20, 1]], api_name="/click")
+    assert answer == "Sure, <TRK>." and [t["track"] for t in tracks] == [0, 1]
+    assert Path(overlay).name.startswith("overlay-corrected-") and masks_zip
+    assert any("Refine over time" in notice for notice in notices)
+    for args, message in [
+        ((99, [[30, 20, 1]]), "Frame 99 is not in the video"),
+        ((3, [[9999, 20, 1]]), "outside the frame"),
+        ((3, [[30, 20]]), "must be [x, y, label]"),
+        ((3, None, [5, 5, 5, 9]), "has no area"),
+        ((3, [[30, 20, 1]], None, 7), "Track 7 does not exist"),
+    ]:
+        with pytest.raises(AppError, match=re.escape(message)):
+            fresh.predict(*args, api_name="/click")
 
 
 def test_segment_returns_its_notices(client: Client):

@@ -23,12 +23,11 @@ from videolisa.chat.model_lock import ModelLock
 from videolisa.chat.refinement import Refinement
 from videolisa.chat.videos import CachedVideo, VideoStore
 from videolisa.errors import ConfigError, UserInputError
-from videolisa.inference.corrections import Correction, corrected_masks, track_keyframes
+from videolisa.inference.corrections import Correction
 from videolisa.inference.encoded_video import EncodedVideo, EncodeSettings
 from videolisa.inference.pipeline import VideoLISAPipeline
 from videolisa.inference.trackers import Tracker, TrackingSettings
 from videolisa.inference.visual_prompts import FramePrompt
-from videolisa.modeling.videolisa import VideoLISAModel
 from videolisa.outputs import MASKS_ZIP, ResultWriter
 from videolisa.outputs.corrections import (
     finish_corrections,
@@ -179,7 +178,7 @@ class ClickCorrections:
         video = cached.video
         with ResultWriter(folder, video, 0) as writer:
             writer.finish("", cached.encoded.sampling, {})
-        return TurnDone("", 0, video.num_frames, path, cached.key, folder)
+        return TurnDone("", 0, video.num_frames, path, cached.key, folder, frame_width=video.width)
 
     def _apply(
         self,
@@ -195,7 +194,6 @@ class ClickCorrections:
         """Make ``track`` again from its ``corrections``, carried over the video, a frame at a
         time (written beside the result until every frame is done)."""
         video, encoded, folder = cached.video, cached.encoded, done.folder
-        model = self.pipeline.model
         tracker = tracking = None
         notice = f"Track {track}: {OFFLINE}."
         if refine is not None:
@@ -204,7 +202,7 @@ class ClickCorrections:
                     refine, self.videos.room_beside(cached), self.pipeline.device
                 )
         steps = rewrite_track(
-            model, encoded, video.frames, folder, corrections, track, tracker, tracking
+            self.pipeline, encoded, video.frames, folder, corrections, track, tracker, tracking
         )
         for written in self.lock.steps(steps):
             if written % 8 == 0 or written == video.num_frames:
@@ -238,7 +236,7 @@ class ClickCorrections:
 
 
 def rewrite_track(
-    model: VideoLISAModel,
+    pipeline: VideoLISAPipeline,
     encoded: EncodedVideo,
     frames: np.ndarray,
     folder: Path,
@@ -251,10 +249,10 @@ def rewrite_track(
     the (T, H, W, 3) uint8 ``frames`` (by ``tracker`` if given), one bounded step at a time:
     yields how many frames are written. The new masks are written beside the result and take
     the track's place only when every frame is done."""
-    keyframes = track_keyframes(
-        model, encoded, corrections, track, lambda f: track_mask(folder, track, f, True)
+    prompts = [c.prompt for c in corrections if c.track == track]
+    masks = pipeline.pointed_masks(
+        encoded, frames, prompts, lambda f: track_mask(folder, track, f, True), tracker, tracking
     )
-    masks = corrected_masks(model, encoded, frames, keyframes, tracker, tracking)
     staged = folder / f".track-{track}"
     shutil.rmtree(staged, ignore_errors=True)
     try:

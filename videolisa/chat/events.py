@@ -63,6 +63,7 @@ class TurnDone:
     masks_zip: Path | None = None
     tracks: tuple[TrackSummary, ...] = ()
     seconds: dict[str, float] = field(default_factory=dict)
+    frame_width: int = 0  # the video's width in pixels
 
 
 @dataclass(frozen=True)

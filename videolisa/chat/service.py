@@ -365,4 +365,5 @@ class ChatService:
             masks_zip=masks_zip,
             tracks=tuple(TrackSummary(**track) for track in summary["tracks"]),
             seconds=summary["seconds"],
+            frame_width=video.width,
         )

@@ -101,7 +101,7 @@ def apply_pointing(
     target = num_tracks if track is None else track
     corrections = [Correction(target, prompt) for prompt in prompts]
     for _written in rewrite_track(
-        pipeline.model, encoded, video.frames, out, corrections, target, tracker, tracking
+        pipeline, encoded, video.frames, out, corrections, target, tracker, tracking
     ):
         pass
     recorded = [c.to_json() for c in corrections]

@@ -4,6 +4,7 @@ pipeline = VideoLISAPipeline.from_pretrained("ZechenBai/VideoLISA-3.8B")
 encoded = pipeline.encode(frames, EncodeSettings(num_sparse=32, num_dense=4))
 answer = pipeline.answer(encoded, [], "Where is the cat?", settings=GenerationSettings())
 masks = pipeline.track_masks(encoded, answer.track_embeddings)   # (K, T, H, W) bool
+clicked = pipeline.pointed_masks(encoded, frames, [FramePrompt(10, (Click(120, 80),))])
 
 Each long call has a generator form (:mod:`videolisa.inference.steps`) that does its work in
 bounded steps and stops when closed: ``encode_steps`` (progress), ``answer_steps`` (text deltas)
@@ -22,6 +23,7 @@ import numpy as np
 import torch
 
 from videolisa.errors import PromptError, UserInputError
+from videolisa.inference.corrections import Correction, corrected_masks, track_keyframes
 from videolisa.inference.encoded_video import EncodedVideo, EncodeSettings, encode_video_steps
 from videolisa.inference.generation import (
     GenerationSettings,
@@ -32,6 +34,7 @@ from videolisa.inference.generation import (
 from videolisa.inference.preprocess import FramePreprocessor
 from videolisa.inference.steps import ProgressCallback, StepProgress, drain, progress_to
 from videolisa.inference.trackers import Tracker, TrackingSettings
+from videolisa.inference.visual_prompts import FramePrompt
 from videolisa.modeling.chat_template import ChatTemplate, Message
 from videolisa.modeling.checkpoint import LoadedCheckpoint, load_model
 from videolisa.modeling.device import resolve_device, resolve_dtype
@@ -389,6 +392,34 @@ class VideoLISAPipeline:
         features = encoded.tracker_features.store(tracker.checkpoint, tracking.feature_budget_bytes)
         for chunk in tracker.propagate(frames, keyframe_masks, features):
             yield MaskChunk(chunk.frames, chunk.masks)
+
+    def pointed_masks(
+        self,
+        encoded: EncodedVideo,
+        frames: np.ndarray,
+        prompts: Sequence[FramePrompt],
+        before: Callable[[int], np.ndarray | None] | None = None,
+        tracker: Tracker | None = None,
+        tracking: TrackingSettings | None = None,
+    ) -> Iterator[tuple[int, np.ndarray]]:
+        """(frame, (H, W) bool mask) of the object pointed at by ``prompts`` (clicks and boxes,
+        in order) on every frame of (T, H, W, 3) uint8 ``frames``, in frame order: each prompt
+        is answered by the model's SAM decoder on its frame, on top of ``before(frame)`` (a
+        track's mask there to correct; default none: a new object), and the prompted frames'
+        masks are carried over the video by ``tracker`` with its ``tracking`` settings, or else
+        by the model's SAM. Neither the LLM nor an image encoder runs.
+
+        Raises:
+            ConfigError: a frame, click or box outside the video, or a box of zero area.
+        """
+        height, width = encoded.original_hw
+        for prompt in prompts:
+            prompt.check(encoded.num_frames, height, width)
+        corrections = [Correction(0, prompt) for prompt in prompts]
+        keyframes = track_keyframes(
+            self.model, encoded, corrections, 0, before or (lambda _frame: None)
+        )
+        yield from corrected_masks(self.model, encoded, frames, keyframes, tracker, tracking)
 
     def track_masks(
         self,

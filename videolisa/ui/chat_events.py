@@ -1,6 +1,7 @@
 """What the chat page does on each of its events: a message or an example starts a turn, the
 turn streams into one assistant message, Stop, Clear, Undo, Edit and Retry act on the chat's
-state, and the frame viewer shows, hides and redraws an answer's tracks (no model call).
+state, the frame viewer shows, hides and redraws an answer's tracks (no model call), and a click
+on it corrects the answer (its SAM decoder and tracker only).
 
 Gradio's own types come in the handlers' signatures (Gradio fills in ``gr.Request`` and the
 event data from them); everything else is :mod:`videolisa.ui` and :mod:`videolisa.chat`.
@@ -8,18 +9,33 @@ event data from them); everything else is :mod:`videolisa.ui` and :mod:`videolis
 
 import logging
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import gradio as gr
 
-from videolisa.chat.events import TurnFailed
+from videolisa.chat.events import Notice, TurnDone, TurnEvent, TurnFailed
 from videolisa.chat.service import ChatService
 from videolisa.errors import UserInputError
+from videolisa.inference.visual_prompts import Box, Click, FramePrompt
 from videolisa.ui.chat_state import ChatState
 from videolisa.ui.render import POINTED, track_words, typed_text
+from videolisa.ui.turn_view import TurnView
 
 logger = logging.getLogger(__name__)
+
+VIEWER_WIDTH = 480  # frames narrower than this are shown enlarged by a whole factor
+
+
+def viewer_scale(done: TurnDone) -> int:
+    """The whole factor the frame viewer enlarges answer ``done``'s frames by (at most 8)."""
+    width = max(1, done.frame_width)
+    return max(1, min(8, VIEWER_WIDTH // width))
+
+
+ADD, REMOVE = "adds to the track", "removes from the track"
+NEW, BOX = "starts a new object", "draws a box (two corners)"
+POINTING = (ADD, REMOVE, NEW, BOX)  # what a click on the frame viewer does
 
 
 class Sessions:
@@ -160,8 +176,9 @@ class ChatEvents:
     # ---------------------------------------------------------------- the frame viewer
     def viewer(self, state: ChatState | None, index: int | None = None) -> tuple:
         """The frame viewer of answer ``index`` (default the last one with masks): (its group,
-        the tracks shown, the frame slider, the frame, the frame with the masks, the state)."""
-        hidden = (gr.Group(visible=False), gr.skip(), gr.skip(), gr.skip(), gr.skip(), state)
+        the tracks shown, the frame slider, the frame, the frame with the masks, the track
+        picker of pointing, the state)."""
+        hidden = (gr.Group(visible=False), *(gr.skip(),) * 5, state)
         if state is None:
             return hidden
         answers = {i: v for i, v in state.views.items() if v.done and v.done.num_tracks}
@@ -173,9 +190,7 @@ class ChatEvents:
         state.selected = index
         done = view.done
         try:
-            original, overlay = self.service.frame_pair(
-                done, done.num_frames // 2, view.shown, view.opacity
-            )
+            original, overlay = self._frames(done, done.num_frames // 2, view.shown, view.opacity)
         except (UserInputError, OSError) as error:  # its files are gone (a closed chat)
             logger.info("no frame viewer: %s", error)
             return hidden
@@ -193,6 +208,7 @@ class ChatEvents:
             gr.Slider(0, last, middle, step=1, interactive=done.num_frames > 1),
             original,
             overlay,
+            gr.Dropdown(choices=choices, value=0),
             state,
         )
 
@@ -207,7 +223,7 @@ class ChatEvents:
             return gr.skip(), gr.skip(), state
         try:
             redrawn = self.service.redraw(view.done, set(shown), view.opacity)
-            _, overlay = self.service.frame_pair(view.done, int(frame), set(shown), view.opacity)
+            _, overlay = self._frames(view.done, int(frame), set(shown), view.opacity)
         except (UserInputError, OSError) as error:  # its files are gone
             logger.info("no redraw: %s", error)
             return gr.skip(), gr.skip(), state
@@ -215,12 +231,122 @@ class ChatEvents:
         state.show(view)
         return state.messages, overlay, state
 
+    # ----------------------------------------------------------------------- pointing
+    def point(
+        self,
+        selected: gr.SelectData,
+        frame: float,
+        mode: str,
+        track: int | None,
+        state: ChatState | None,
+        **values: Any,
+    ) -> tuple:
+        """A click on the frame viewer: add to or remove from ``track``, start a new object, or
+        one corner of a box (the second click draws it); the answer is corrected over the whole
+        video (no LLM, no image encoder). (chat, frame, frame with the masks, tracks shown,
+        track picker, state)."""
+        skip = (gr.skip(),) * 5 + (state,)
+        view = state.views.get(state.selected) if state else None
+        if view is None or view.done is None:
+            return skip
+        scale = viewer_scale(view.done)  # the viewer shows frames enlarged (see _frames)
+        x, y = (float(v) // scale for v in selected.index)
+        frame = int(frame)
+        if mode == BOX:
+            if state.corner is None or state.corner[0] != frame:
+                state.corner = (frame, x, y)
+                gr.Info("One corner of the box: now click the opposite corner.")
+                return skip
+            _, x0, y0 = state.corner
+            state.corner = None
+            box = Box(min(x0, x), min(y0, y), max(x0, x), max(y0, y))
+            prompt, target = FramePrompt(frame, box=box), track
+        else:
+            prompt = FramePrompt(frame, (Click(x, y, positive=mode != REMOVE),))
+            target = None if mode == NEW else track
+        clicks = self.service.clicks
+        return self._corrected(
+            lambda refine: clicks.click(
+                state.conversation, view.done, prompt, target, refine, view.opacity
+            ),
+            values,
+            state,
+            view,
+            frame,
+        )
+
+    def undo_point(self, frame: float, state: ChatState | None, **values: Any) -> tuple:
+        """Take back the last click or box of the answer the viewer shows."""
+        view = state.views.get(state.selected) if state else None
+        if view is None or view.done is None:
+            return (gr.skip(),) * 5 + (state,)
+        clicks = self.service.clicks
+        return self._corrected(
+            lambda refine: clicks.undo(state.conversation, view.done, refine, view.opacity),
+            values,
+            state,
+            view,
+            int(frame),
+        )
+
+    def _corrected(
+        self,
+        correct: Callable[[Any], Iterable[TurnEvent]],
+        values: dict[str, Any],
+        state: ChatState,
+        view: TurnView,
+        frame: int,
+    ) -> tuple:
+        """Run ``correct`` (a click or an undo, given the refine setting of ``values``) and show
+        its result: (chat, frame, frame with the masks, tracks shown, track picker, state); a
+        refused correction is a warning and changes nothing."""
+        skip = (gr.skip(),) * 5 + (state,)
+        try:
+            refine = self.service.form.settings(values).refine
+        except UserInputError as error:
+            gr.Warning(str(error))
+            return skip
+        notice = ""
+        for event in correct(refine):
+            if isinstance(event, Notice):
+                notice = event.text
+            elif isinstance(event, TurnFailed):
+                gr.Warning(event.message)
+                return skip
+            elif isinstance(event, TurnDone):
+                view.corrected(event, notice)
+        state.show(view)
+        done = view.done
+        try:
+            original, overlay = self._frames(done, frame, view.shown, view.opacity)
+        except (UserInputError, OSError) as error:  # its files are gone (a closed chat)
+            logger.info("no frame after a correction: %s", error)
+            return (state.messages, *(gr.skip(),) * 4, state)
+        words = track_words(done.answer, view.question)
+        words += [POINTED] * (done.num_tracks - len(words))
+        choices = [(f"track {t}: {words[t]}", t) for t in range(done.num_tracks)]
+        return (
+            state.messages,
+            original,
+            overlay,
+            gr.CheckboxGroup(choices=choices, value=sorted(view.shown)),
+            gr.Dropdown(choices=choices, value=choices[-1][1] if choices else None),
+            state,
+        )
+
+    def _frames(self, done: TurnDone, frame: int, shown: set[int], opacity: float) -> tuple:
+        """The frame and the frame with the masks, enlarged by a whole factor (the browser
+        enlarges no image it shows, and maps a click on it to the image's own pixels)."""
+        scale = viewer_scale(done)
+        pair = self.service.frame_pair(done, frame, shown, opacity)
+        return tuple(image.repeat(scale, axis=0).repeat(scale, axis=1) for image in pair)
+
     def show_frame(self, frame: float, state: ChatState | None) -> tuple:
         view = state.views.get(state.selected) if state else None
         if view is None or view.done is None:
             return gr.skip(), gr.skip()
         try:
-            return self.service.frame_pair(view.done, int(frame), view.shown, view.opacity)
+            return self._frames(view.done, int(frame), view.shown, view.opacity)
         except (UserInputError, OSError) as error:  # a frame outside the video, files gone
             logger.info("no frame: %s", error)
             return gr.skip(), gr.skip()

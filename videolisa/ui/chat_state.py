@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from videolisa.chat.conversation import Conversation
+from videolisa.chat.events import TurnDone
 from videolisa.ui.render import plain_text, typed_text
 from videolisa.ui.turn_view import TurnView
 
@@ -28,6 +29,8 @@ class ChatState:
     question: str = ""
     views: dict[int, TurnView] = field(default_factory=dict)  # message index -> its answer
     selected: int | None = None  # the answer the frame viewer shows
+    last_done: TurnDone | None = None  # the API's last answer with masks (for /click)
+    corner: tuple[int, float, float] | None = None  # (frame, x, y) of a box's first corner
     # Stop asked for the running turn: it ends at its next step as a finished event (Gradio's
     # own cancelling of a running event can leave an "Error" badge on the chat)
     stop_asked: threading.Event = field(default_factory=threading.Event)

@@ -40,6 +40,7 @@ class TurnView:
     question: str = ""  # what was asked (for the legend)
     overlay: str | None = None  # the overlay shown (redrawn when tracks are hidden)
     shown: set[int] = field(default_factory=set)  # the tracks the overlay shows
+    correction: str = ""  # what the last click or box did
     opacity: float = 0.5
 
     @property
@@ -50,6 +51,12 @@ class TurnView:
         """The turn was stopped: keep what it showed, say so, take no more events."""
         if not self.finished:
             self.status, self.stopped = STOPPED, True
+
+    def corrected(self, done: TurnDone, notice: str) -> None:
+        """The answer corrected by pointing: its new result, every track shown, and what the
+        correction did (the last one's notice)."""
+        self.done, self.overlay, self.correction = done, str(done.overlay), notice
+        self.shown = set(range(done.num_tracks))
 
     def apply(self, event: TurnEvent) -> None:
         if self.finished:
@@ -75,6 +82,8 @@ class TurnView:
             lines.append(answer_html(self.text))
         if self.status:
             lines.append(f"<em>{html.escape(self.status)}</em>")
+        if self.correction:
+            lines.append(f"<em>{html.escape(self.correction)}</em>")
         text = "\n\n".join(lines) or "…"
         done = self.done
         if done is None or not done.num_tracks:
