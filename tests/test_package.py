@@ -65,6 +65,9 @@ def test_the_public_names():
         "read_video",
         "ResultWriter",
         "UserInputError",
+        "Click",
+        "Box",
+        "FramePrompt",
     }
     for name in videolisa.__all__:
         assert getattr(videolisa, name).__name__ == name

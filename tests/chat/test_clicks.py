@@ -93,6 +93,7 @@ def test_correcting_a_track_keeps_its_first_masks_for_undo(service, conversation
     assert np.array_equal(masks_of(undone, 0), before)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["sam2", "sam3"])
 def test_a_tracker_carries_the_correction(golden_pipeline, tmp_path, frames, name):
     from tests.inference.tiny_trackers import TINY_TRACKERS

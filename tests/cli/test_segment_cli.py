@@ -214,6 +214,7 @@ def plain(golden_dir, tmp_path_factory) -> np.ndarray:
     return _masks(out)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["sam2", "edgetam", "sam3"])
 @pytest.mark.parametrize("mode", ["refine", "propagate"])
 def test_refine_and_propagate_with_every_tracker(golden_dir, tmp_path, trackers, plain, mode, name):

@@ -115,6 +115,7 @@ def mevis_valid_u(frames, tmp_path) -> Path:
     return data
 
 
+@pytest.mark.slow
 def test_mevis_valid_u_resumed_run_gives_the_uninterrupted_summary(
     golden_dir, mevis_valid_u, tmp_path, encode_calls
 ):
@@ -171,6 +172,7 @@ def test_mevis_valid_writes_the_server_zip(golden_dir, frames, tmp_path):
             assert Image.open(file).size == (56, 40)
 
 
+@pytest.mark.slow
 def test_refine_with_sam2_writes_its_own_predictions_and_resumes(
     golden_dir, mevis_valid_u, tmp_path
 ):

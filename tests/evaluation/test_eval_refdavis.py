@@ -185,6 +185,7 @@ def test_pairing_takes_the_largest_total():
     assert refdavis._best_pairs(np.zeros((2, 0))) == []
 
 
+@pytest.mark.slow
 def test_eval_runs_every_expression_and_merges_each_annotator(golden_dir, frames, tmp_path):
     data = tmp_path / "ref-davis"
     write_refdavis(data, frames)

@@ -50,6 +50,7 @@ def run_toyworld(checkpoint: Path, out: Path, *extra: str) -> dict:
     return json.loads((out / "summary.json").read_text())
 
 
+@pytest.mark.slow
 def test_held_out_sets_by_generation(checkpoint, tmp_path):
     out = tmp_path / "out"
     summary = run_toyworld(checkpoint, out, "--samples-per-kind", "1")

@@ -149,6 +149,7 @@ def test_sampling_is_reproducible_with_a_seed(golden_pipeline, encoded):
     assert a.token_ids == b.token_ids and len(a.token_ids) > 0
 
 
+@pytest.mark.slow
 def test_generation_without_settings_is_greedy_with_the_defaults(golden_pipeline, encoded):
     default = golden_pipeline.answer(encoded, [], QUESTION)
     greedy = golden_pipeline.answer(encoded, [], QUESTION, settings=GenerationSettings())

@@ -25,6 +25,7 @@ def _long_video(frames: np.ndarray, repeats: int) -> np.ndarray:
     return np.ascontiguousarray(np.concatenate([loop] * repeats))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("budget_frames", [1, 3, 10])
 def test_budgeted_masks_equal_unbudgeted(golden_pipeline, golden_frames, budget_frames):
     frames = _long_video(golden_frames, 2)  # 24 frames
@@ -46,6 +47,7 @@ def test_budgeted_masks_equal_unbudgeted(golden_pipeline, golden_frames, budget_
         assert torch.allclose(budgeted, unbudgeted, rtol=0, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_store_peak_is_bounded_by_budget(golden_pipeline, golden_frames):
     frame_nbytes = sam_frame_nbytes(golden_pipeline.model)
     budget = 6 * frame_nbytes

@@ -71,6 +71,7 @@ def test_a_box_adds_what_sam_finds_inside_it(bundled):
     assert mask.any() and not (mask & outside).any()
 
 
+@pytest.mark.slow
 def test_a_clicked_mask_is_carried_to_every_frame(bundled):
     sample = toyworld.test_sample("attribute", 0)
     encoded = bundled.encode(sample.frames)

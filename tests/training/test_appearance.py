@@ -68,6 +68,7 @@ def test_objects_that_look_alike_are_one_target(tiny, queries):
     assert torch.allclose(b[0], c[0]) and torch.isfinite(b[0])
 
 
+@pytest.mark.slow
 def test_the_mask_loss_trains_the_queries_and_the_decoder(tiny, queries):
     sample = _sample([("red", "circle"), ("green", "star"), ("blue", "square")], _boxes())
     with torch.no_grad():

@@ -184,6 +184,7 @@ def test_text_only_turn_has_no_mask_loss(tiny, samples):
     assert torch.isfinite(losses.ce) and losses.total == losses.ce
 
 
+@pytest.mark.slow
 def test_a_few_sgd_steps_reduce_the_loss(tiny, samples):
     torch.manual_seed(0)
     model = copy.deepcopy(tiny.model)

@@ -113,6 +113,7 @@ def test_lora_fine_tuning_of_the_golden_checkpoint(golden_dir, tmp_path):
     ).read_bytes().decode("latin1")
 
 
+@pytest.mark.slow
 def test_another_config_in_the_same_folder_is_refused(tmp_path):
     from videolisa.errors import ConfigError
 
@@ -121,6 +122,7 @@ def test_another_config_in_the_same_folder_is_refused(tmp_path):
         train(_config(tmp_path / "r", steps=2))
 
 
+@pytest.mark.slow
 def test_export_turns_a_paused_run_into_a_model(tmp_path):
     from videolisa.cli import main
     from videolisa.inference.pipeline import VideoLISAPipeline
