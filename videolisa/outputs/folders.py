@@ -52,14 +52,15 @@ def write_failure(error: OSError, folder: Path) -> UserInputError:
 
 
 def folder_bytes(folder: Path) -> int:
-    """Bytes of the files under ``folder`` (0 if it is gone)."""
+    """Bytes of the files under ``folder`` (0 if it is gone); folders and files removed while
+    it counts (another thread closing a conversation) are left out."""
     total = 0
-    for path in folder.rglob("*"):
-        try:
-            if path.is_file():
-                total += path.stat().st_size
-        except OSError:  # removed meanwhile
-            continue
+    for root, _dirs, files in os.walk(folder):  # os.walk skips what vanishes meanwhile
+        for name in files:
+            try:
+                total += os.stat(os.path.join(root, name)).st_size
+            except OSError:  # removed meanwhile
+                continue
     return total
 
 
