@@ -37,8 +37,8 @@ def test_the_python_example_runs(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_the_clicks_example_segments_the_clicked_circle(tmp_path, monkeypatch):
-    """A click on the red circle on frame 0 gives the red circle there (the bundled model's SAM
-    at 128 px draws this small circle a little too low: J 0.54), and a mask on every frame."""
+    """A click on the red circle on frame 0 gives the red circle there (with part of the green
+    triangle that touches it on that frame: J 0.54), and a mask on every frame."""
     import numpy as np
     from PIL import Image
 

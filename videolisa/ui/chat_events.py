@@ -33,6 +33,18 @@ def viewer_scale(done: TurnDone) -> int:
     return max(1, min(8, VIEWER_WIDTH // width))
 
 
+def track_choices(view: TurnView) -> list[tuple[str, int]]:
+    """(label, track) of each track of ``view``'s answer, for the tracks shown and the track
+    picker: "track k: what it is in words" (tracks made by pointing have no words of the
+    answer)."""
+    done = view.done
+    words = track_words(done.answer, view.question)
+    words += [POINTED] * (done.num_tracks - len(words))
+    return [
+        (f"track {t}" + (f": {words[t]}" if words[t] else ""), t) for t in range(done.num_tracks)
+    ]
+
+
 ADD, REMOVE = "adds to the track", "removes from the track"
 NEW, BOX = "starts a new object", "draws a box (two corners)"
 POINTING = (ADD, REMOVE, NEW, BOX)  # what a click on the frame viewer does
@@ -194,12 +206,7 @@ class ChatEvents:
         except (UserInputError, OSError) as error:  # its files are gone (a closed chat)
             logger.info("no frame viewer: %s", error)
             return hidden
-        words = track_words(done.answer, view.question)
-        words += [POINTED] * (done.num_tracks - len(words))
-        choices = [
-            (f"track {t}" + (f": {words[t]}" if words[t] else ""), t)
-            for t in range(done.num_tracks)
-        ]
+        choices = track_choices(view)
         last = max(done.num_frames - 1, 1)
         middle = done.num_frames // 2
         return (
@@ -316,15 +323,12 @@ class ChatEvents:
             elif isinstance(event, TurnDone):
                 view.corrected(event, notice)
         state.show(view)
-        done = view.done
         try:
-            original, overlay = self._frames(done, frame, view.shown, view.opacity)
+            original, overlay = self._frames(view.done, frame, view.shown, view.opacity)
         except (UserInputError, OSError) as error:  # its files are gone (a closed chat)
             logger.info("no frame after a correction: %s", error)
             return (state.messages, *(gr.skip(),) * 4, state)
-        words = track_words(done.answer, view.question)
-        words += [POINTED] * (done.num_tracks - len(words))
-        choices = [(f"track {t}: {words[t]}", t) for t in range(done.num_tracks)]
+        choices = track_choices(view)
         return (
             state.messages,
             original,
